@@ -1,0 +1,128 @@
+"""Load and check config.json.  Every error names the field it is about.
+
+Values of string fields are never quoted in errors: they may be secrets.
+"""
+
+import json
+from .errors import ConfigError
+
+REQUIRED = object()
+_SECRET_WORDS = ("password", "secret", "key", "token")
+
+
+def load(path="config.json"):
+    """Read a JSON config file into a dict (validation happens in connect())."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError("%s: file not found" % path)
+    try:
+        cfg = json.loads(text)
+    except ValueError:
+        raise ConfigError("%s: not valid JSON" % path)
+    if not isinstance(cfg, dict):
+        raise ConfigError("%s: the top level must be a JSON object" % path)
+    return cfg
+
+
+def _type_name(t):
+    if t is int:
+        return "an integer"
+    if t is bool:
+        return "true or false"
+    if t is str:
+        return "a string"
+    if t is dict:
+        return "an object"
+    if t is list:
+        return "a list"
+    if t is float:
+        return "a number"
+    return getattr(t, "__name__", "a value")
+
+
+def get(section, key, kind, default=REQUIRED, where="cloud", lo=None, hi=None,
+        choices=None, nonempty=True):
+    """Fetch ``section[key]`` checked against ``kind``; errors say ``where.key``."""
+    name = where + "." + key if where else key
+    if not isinstance(section, dict):
+        raise ConfigError("%s: must be an object" % where)
+    v = section.get(key, None)
+    if v is None:
+        if default is REQUIRED:
+            raise ConfigError("%s: required (%s)" % (name, _type_name(kind)))
+        return default
+    ok = isinstance(v, kind)
+    if kind is int and isinstance(v, bool):
+        ok = False
+    if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        ok, v = True, float(v)
+    if not ok:
+        raise ConfigError("%s: must be %s, not %s" % (name, _type_name(kind), _type_name(type(v))))
+    if kind is str and nonempty and not v:
+        raise ConfigError("%s: must not be empty" % name)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ConfigError("%s: %s is outside %s..%s" % (name, v, lo, hi))
+    if choices is not None and v not in choices:
+        shown = "" if _secret(key) else "%r " % (v,)
+        raise ConfigError("%s: %snot one of %s" % (name, shown, ", ".join(choices)))
+    if kind is str and _secret(key):
+        from . import log
+        log.secret(v)
+    return v
+
+
+def _secret(key):
+    for w in _SECRET_WORDS:
+        if w in key:
+            return True
+    return False
+
+
+def section(cfg, key, where=""):
+    """A sub-object (``{}`` when absent)."""
+    return get(cfg, key, dict, {}, where)
+
+
+def endpoint(c, port, tls, keepalive, ka_lo=1, ka_hi=65535, host=REQUIRED):
+    """The connection options every MQTT cloud shares, checked; a dict for Device.
+
+    host, port, tls (bool), ca (path), verify (bool), cert/key (client
+    certificate paths), keepalive (s), timeout_ms (socket timeout).
+    """
+    ep = {}
+    ep["host"] = get(c, "host", str, host)
+    ep["tls"] = get(c, "tls", bool, tls)
+    ep["port"] = get(c, "port", int, port if ep["tls"] == tls else (8883 if ep["tls"] else 1883), lo=1, hi=65535)
+    ep["ca"] = get(c, "ca", str, None)
+    ep["verify"] = get(c, "verify", bool, True)
+    ep["cert"] = get(c, "cert", str, None)
+    ep["key"] = get(c, "key", str, None) if ep["cert"] else None
+    if ep["cert"] and not ep["key"]:
+        raise ConfigError("cloud.key: required with cloud.cert (client certificate key file)")
+    if ep["tls"] and ep["verify"] and not ep["ca"]:
+        raise ConfigError("cloud.ca: required with tls (CA certificate file to verify the server; "
+                          "set cloud.verify false only for testing)")
+    ep["keepalive"] = get(c, "keepalive", int, keepalive, lo=ka_lo, hi=ka_hi)
+    ep["timeout_ms"] = get(c, "timeout_ms", int, 10000, lo=100, hi=120000)
+    return ep
+
+
+def session(cfg):
+    """Session-layer options (outbox size, backoff, limits) from cfg["session"]."""
+    s = section(cfg, "session")
+    w = "session"
+    out = {
+        "outbox": get(s, "outbox", int, 32, w, lo=1, hi=1000),
+        "inbox": get(s, "inbox", int, 8, w, lo=1, hi=100),
+        "max_payload": get(s, "max_payload", int, 8192, w, lo=64, hi=1048576),
+        "backoff_min_ms": get(s, "backoff_min_ms", int, 1000, w, lo=10, hi=600000),
+        "backoff_max_ms": get(s, "backoff_max_ms", int, 30000, w, lo=10, hi=3600000),
+        "stable_ms": get(s, "stable_ms", int, 60000, w, lo=0, hi=3600000),
+        "auth_retry_ms": get(s, "auth_retry_ms", int, 300000, w, lo=100, hi=86400000),
+        "qos": get(s, "qos", int, 1, w, lo=0, hi=1),
+    }
+    if out["backoff_max_ms"] < out["backoff_min_ms"]:
+        raise ConfigError("session.backoff_max_ms: must not be below session.backoff_min_ms")
+    return out

@@ -1,0 +1,652 @@
+"""One MQTT session to a cloud, driving umqtt.simple.
+
+The Device owns every side effect: sockets, TLS, time, retries, handlers.  The
+cloud codec (``iotlink.clouds.*``) only turns values into topics and payloads.
+
+What it adds to umqtt.simple, and why:
+
+* a socket timeout on every blocking step, kept in force after umqtt's
+  ``setblocking(True)`` (which would otherwise clear it), so a stalled broker
+  or a half-open link can never hang the board;
+* PINGREQ when idle and a dead-link verdict when nothing at all arrives for
+  1.5 x keepalive (umqtt sends no pings by itself);
+* reconnect with jittered exponential backoff, fresh credentials per attempt
+  (time-based passwords), resubscription after every CONNACK;
+* an outbox: reports made while offline are kept (bounded) and sent in order;
+* handlers run from ``poll()``, never inside umqtt's callback, because a QoS 1
+  publish from the callback would re-enter ``wait_msg``;
+* fixes for umqtt defects: SUBSCRIBE length for long topics (one packet for all
+  filters), packet ids wrapped at 65535, oversize downlinks drained instead of
+  allocated, the 1.3.x ``ussl`` import on firmware that only has ``ssl``.
+"""
+
+import sys
+import time
+import select
+import socket
+from micropython import const
+
+from . import log, clock, config
+from .errors import AuthError, ConfigError
+from .outbox import Outbox
+from .request import COMMAND, SET, GET, SYSTEM
+
+_POLLIN = const(1)
+_CONNACK = {
+    1: "the broker refused the MQTT protocol version",
+    2: "client id rejected (format, or keepalive outside the cloud's range)",
+    3: "server unavailable",
+    4: "bad username or password: check the device credentials in config.json",
+    5: "not authorised: the device is not allowed to connect (disabled, deleted or wrong product)",
+}
+_EV_UP = "up"
+_EV_DOWN = "down"
+_EV_AUTH = "auth"
+
+
+class _Net:
+    """Stands in for umqtt.simple's ``socket`` module while it connects: every
+    new socket gets the session timeout, and each host is resolved once
+    (DNS has no timeout on MicroPython and can hang while Wi-Fi is half up)."""
+
+    def __init__(self):
+        self.timeout = 10
+        self.cache = {}
+
+    def socket(self, *args):
+        s = socket.socket(*args)
+        s.settimeout(self.timeout)
+        return s
+
+    def getaddrinfo(self, host, port, *args):
+        key = (host, port)
+        ai = self.cache.get(key)
+        if ai is None:
+            ai = socket.getaddrinfo(host, port, *args)
+            self.cache[key] = ai
+        return ai
+
+    def __getattr__(self, name):
+        return getattr(socket, name)
+
+
+class _Link:
+    """The socket as umqtt sees it once connected.
+
+    Reads are whole (a stalled peer raises instead of returning short), EOF and
+    timeouts raise OSError, ``setblocking`` is ignored so the timeout stays,
+    and a read larger than ``limit`` is drained in small chunks and reported
+    as ``dropped`` instead of allocating an attacker-sized buffer.
+    """
+
+    def __init__(self, sock, limit):
+        self.sock = sock
+        self.limit = limit
+        self.dropped = 0
+        self.rx = self.tx = time.ticks_ms()
+
+    def read(self, n):
+        if n == 0:
+            return b""
+        if n > self.limit:
+            left = n
+            while left:
+                left -= len(self._read(min(left, 256)))
+            self.dropped = n
+            return b""
+        return self._read(n)
+
+    def _read(self, n):
+        b = self.sock.read(n)
+        if not b:
+            raise OSError(-1 if b == b"" else 110)
+        while len(b) < n:
+            more = self.sock.read(n - len(b))
+            if not more:
+                raise OSError(-1 if more == b"" else 110)
+            b += more
+        self.rx = time.ticks_ms()
+        return b
+
+    def write(self, buf, n=None):
+        r = self.sock.write(buf) if n is None else self.sock.write(buf, n)
+        self.tx = time.ticks_ms()
+        return r
+
+    def setblocking(self, flag):
+        pass
+
+    def settimeout(self, t):
+        pass
+
+    def close(self):
+        self.sock.close()
+
+
+class _Ussl:
+    """What umqtt.simple 1.3.x imports as ``ussl`` during connect: wraps with
+    our SSLContext.  Firmware >= 1.23 has no ``ussl`` at all."""
+
+    def __init__(self, ctx, host):
+        self.ctx = ctx
+        self.host = host
+
+    def wrap_socket(self, sock, **kw):
+        return self.ctx.wrap_socket(sock, server_hostname=self.host)
+
+
+def _read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _der_certs(data):
+    """DER certificates from a PEM bundle or a DER file (mbedTLS on MicroPython
+    wants DER for ``cadata``)."""
+    if b"-----BEGIN" not in data:
+        return [data]
+    from binascii import a2b_base64
+    out = []
+    for part in data.split(b"-----BEGIN CERTIFICATE-----")[1:]:
+        out.append(a2b_base64(part.split(b"-----END")[0].replace(b"\n", b"").replace(b"\r", b"")))
+    return out
+
+
+class Device:
+    """A cloud session.  ``config`` is a dict or a path to config.json.
+
+    Register handlers with ``on(kind)`` (or ``command``), call ``connect()``
+    once and ``poll(ms)`` in the main loop; ``report()`` and ``event()`` may
+    be called any time, connected or not.
+    """
+
+    def __init__(self, config_or_path, mqtt=None):
+        cfg = config.load(config_or_path) if isinstance(config_or_path, str) else config_or_path
+        if not isinstance(cfg, dict):
+            raise ConfigError("config: must be a dict or a path to config.json")
+        from . import clouds
+        self.cloud = clouds.load(cfg)
+        self.opts = config.session(cfg)
+        if mqtt is None:
+            from umqtt import simple as mqtt
+        self._mqtt = mqtt
+        self._net = _Net()
+        self._net.timeout = self.cloud.ep["timeout_ms"] / 1000
+        self._ctx = None
+        self._client = None
+        self._link = None
+        self._poller = None
+        self.connected = False
+        self.error = None   # last AuthError, for the app to show
+        self._out = Outbox(self.opts["outbox"])
+        self._in = []
+        self._handlers = {}
+        self.state = {}     # last reported values: {service or "": {name: value}}
+        self.stats = {"connects": 0, "reconnects": 0, "queued": 0, "sent": 0, "dropped": 0,
+                      "replies": 0, "received": 0, "bad_input": 0, "handler_errors": 0,
+                      "link_errors": 0}
+        self._attempts = 0
+        self._next_try = time.ticks_ms()
+        self._up_since = 0
+        self._last_ping = 0
+        self._ever_up = False
+
+    # ----- handlers --------------------------------------------------------
+
+    def on(self, kind, fn=None):
+        """Register ``fn(request)`` for a request kind ("command", "set", "get",
+        "message", "event", "data") or ``fn(event, detail)`` for "status".
+        Usable as a decorator: ``@dev.on("set")``."""
+        if fn is None:
+            return lambda f: self.on(kind, f)
+        self._handlers[kind] = fn
+        return fn
+
+    def command(self, fn):
+        """Decorator: ``fn(request) -> dict`` answers every command."""
+        return self.on(COMMAND, fn)
+
+    # ----- uplinks ---------------------------------------------------------
+
+    def report(self, props, service=None, qos=None):
+        """Report property values (a dict) in the cloud's format.  Never raises
+        on a link problem: the report waits in the outbox."""
+        if not isinstance(props, dict):
+            raise TypeError("report() takes a dict of property values")
+        topic, payload = self.cloud.report(props, service, clock.now())
+        st = self.state.get(service or "")
+        if st is None:
+            st = self.state[service or ""] = {}
+        st.update(props)
+        self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
+
+    def event(self, name, params=None, qos=None):
+        """Send an application event."""
+        topic, payload = self.cloud.event(name, params, clock.now())
+        self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        """Raw publish on any topic, through the outbox like reports."""
+        if isinstance(topic, str):
+            topic = topic.encode()
+        self._queue(topic, payload, qos, retain)
+
+    def _queue(self, topic, payload, qos, retain=False):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        dropped = self._out.put((topic, payload, qos, retain))
+        self.stats["queued"] += 1
+        if dropped is not None:
+            self.stats["dropped"] += 1
+            log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
+        if self.connected:
+            self._flush()
+
+    def _flush(self):
+        c = self._client
+        try:
+            while True:
+                item = self._out.peek()
+                if item is None:
+                    return
+                topic, payload, qos, retain = item
+                if qos and c.pid >= 65535:
+                    c.pid = 0  # umqtt never wraps; 65536 would go out as id 0
+                c.publish(topic, payload, retain, qos)
+                self._out.pop()  # only once sent (PUBACK for QoS 1)
+                self.stats["sent"] += 1
+        except Exception as e:
+            self._lost(e)
+
+    # ----- connection ------------------------------------------------------
+
+    def _tls(self):
+        if self._ctx is None:
+            import ssl
+            ep = self.cloud.ep
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if ep["verify"]:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                for der in _der_certs(_read_file(ep["ca"])):
+                    ctx.load_verify_locations(cadata=der)
+            else:
+                ctx.verify_mode = ssl.CERT_NONE
+                log.warn("TLS certificate verification is off (cloud.verify=false)")
+            if ep["cert"]:
+                ctx.load_cert_chain(_read_file(ep["cert"]), _read_file(ep["key"]))
+            self._ctx = ctx
+        return self._ctx
+
+    def connect(self):
+        """Connect now.  Returns True when up.  Raises AuthError when the cloud
+        rejects the credentials; other failures are logged and retried by poll()."""
+        try:
+            self._open()
+            return True
+        except AuthError:
+            raise
+        except Exception as e:
+            self._failed(e)
+            return False
+
+    def _open(self):
+        cloud = self.cloud
+        ep = cloud.ep
+        cid, user, pw = cloud.credentials(clock.now())
+        if user is not None and pw is None:
+            pw = ""  # umqtt would take len(None)
+        ctx = self._tls() if ep["tls"] else None
+        mod = self._mqtt
+        c = mod.MQTTClient(_b(cid), ep["host"], ep["port"], _b(user), _b(pw),
+                           keepalive=ep["keepalive"], ssl=ctx or False)
+        c.set_callback(self._on_msg)
+        will = cloud.will()
+        if will:
+            c.set_last_will(will[0], will[1], will[2], will[3])
+        mod_socket = mod.socket
+        mod.socket = self._net
+        had_ussl = sys.modules.get("ussl")
+        if ctx is not None:
+            sys.modules["ussl"] = _Ussl(ctx, ep["host"])
+        try:
+            c.connect()
+        except mod.MQTTException as e:
+            self._close_sock(c)
+            code = e.args[0] if e.args else 0
+            msg = "%s:%d refused the connection (CONNACK %d): %s" % (
+                ep["host"], ep["port"], code, _CONNACK.get(code, "unknown code"))
+            if code in (4, 5):
+                raise AuthError(code, msg)
+            raise OSError(msg)
+        except Exception:
+            self._close_sock(c)
+            self._net.cache.clear()  # the address may have moved
+            raise
+        finally:
+            mod.socket = mod_socket
+            if had_ussl is None:
+                sys.modules.pop("ussl", None)
+            else:
+                sys.modules["ussl"] = had_ussl
+        raw = c.sock
+        link = _Link(raw, self.opts["max_payload"])
+        c.sock = link
+        self._client, self._link = c, link
+        p = select.poll()
+        p.register(raw, _POLLIN)
+        self._poller = p
+        try:
+            self._subscribe(cloud.subscriptions())
+            for topic, payload, qos, retain in cloud.on_connect(clock.now()):
+                c.publish(topic, payload, retain, qos)
+        except Exception:
+            self._close_sock(c)
+            self._client = None
+            raise
+        self.connected = True
+        self.error = None
+        self._up_since = time.ticks_ms()
+        self._last_ping = self._up_since
+        self.stats["connects"] += 1
+        if self._ever_up:
+            self.stats["reconnects"] += 1
+        self._ever_up = True
+        log.info("connected to %s:%d%s", ep["host"], ep["port"], " (TLS)" if ctx else "")
+        self._status(_EV_UP, None)
+        self._flush()
+
+    def _subscribe(self, filters):
+        """One SUBSCRIBE for all filters, with a proper variable-length size
+        (umqtt <= 1.7 writes one byte and breaks on topics over ~120 bytes)."""
+        if not filters:
+            return
+        c = self._client
+        c.pid = c.pid % 65535 + 1
+        pid = c.pid
+        body = bytearray((pid >> 8, pid & 0xFF))
+        for topic, qos in filters:
+            body += bytes((len(topic) >> 8, len(topic) & 0xFF))
+            body += topic
+            body.append(qos)
+        sz = len(body)
+        hdr = bytearray(b"\x82")
+        while True:
+            b = sz & 0x7F
+            sz >>= 7
+            hdr.append(b | 0x80 if sz else b)
+            if not sz:
+                break
+        link = self._link
+        link.write(hdr + body)
+        while True:
+            op = c.wait_msg()
+            if op == 0x90:
+                n = c._recv_len()
+                ack = link.read(n)
+                if ack[0] << 8 | ack[1] != pid:
+                    continue
+                for i, code in enumerate(ack[2:]):
+                    if code & 0x80:
+                        raise OSError("subscription refused: %s" % filters[i][0].decode())
+                return
+
+    def _close_sock(self, c):
+        try:
+            if c.sock:
+                c.sock.close()
+        except Exception:
+            pass
+
+    def _lost(self, e):
+        """The link failed: close it, count it, plan the reconnect."""
+        self.stats["link_errors"] += 1
+        if self._client:
+            self._close_sock(self._client)
+        self._client = self._link = self._poller = None
+        was_up = self.connected
+        self.connected = False
+        if was_up and time.ticks_diff(time.ticks_ms(), self._up_since) >= self.opts["stable_ms"]:
+            self._attempts = 0
+        log.warn("link lost: %s", _err(e))
+        self._schedule()
+        if was_up:
+            self._status(_EV_DOWN, _err(e))
+
+    def _failed(self, e):
+        log.warn("connect failed: %s", _err(e))
+        self._schedule()
+
+    def _schedule(self):
+        """Backoff before the next attempt: min * 2^n, capped, then 50-100 %."""
+        o = self.opts
+        d = o["backoff_min_ms"] << min(self._attempts, 16)
+        d = min(d, o["backoff_max_ms"])
+        import random
+        d = d // 2 + random.getrandbits(16) * (d // 2) // 65535
+        self._attempts += 1
+        self._next_try = time.ticks_add(time.ticks_ms(), d)
+        log.info("retry in %d ms", d)
+
+    def _try_reconnect(self):
+        if time.ticks_diff(time.ticks_ms(), self._next_try) < 0:
+            return
+        try:
+            self._open()
+        except AuthError as e:
+            self.error = e
+            self._next_try = time.ticks_add(time.ticks_ms(), self.opts["auth_retry_ms"])
+            log.error("%s; next try in %d s", e, self.opts["auth_retry_ms"] // 1000)
+            self._status(_EV_AUTH, e)
+        except Exception as e:
+            self._failed(e)
+
+    def disconnect(self):
+        """Close the session cleanly (DISCONNECT: no last will)."""
+        c = self._client
+        if c:
+            try:
+                c.disconnect()
+            except Exception:
+                self._close_sock(c)
+        self._client = self._link = self._poller = None
+        self.connected = False
+
+    # ----- the loop --------------------------------------------------------
+
+    def poll(self, timeout_ms=0):
+        """Do everything due for up to ``timeout_ms``: read downlinks, run
+        handlers, send replies and queued reports, ping, reconnect."""
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        while True:
+            if not self.connected:
+                self._try_reconnect()
+            if self._in:
+                self._dispatch()
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if self.connected:
+                try:
+                    wait = self._keepalive()
+                    if len(self._out):
+                        self._flush()
+                    if self.connected and self._poller.poll(max(0, min(left, wait))):
+                        self._client.wait_msg()
+                except Exception as e:
+                    self._lost(e)
+            elif left > 0:
+                until = time.ticks_diff(self._next_try, time.ticks_ms())
+                time.sleep_ms(max(0, min(left, until, 1000)))
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                break
+        if self._in:
+            self._dispatch()
+
+    def _keepalive(self):
+        """Ping when the link has been quiet; declare it dead after 1.5 x
+        keepalive of silence.  Return ms until the next check is due."""
+        ka = self.cloud.ep["keepalive"] * 1000
+        now = time.ticks_ms()
+        link = self._link
+        quiet = time.ticks_diff(now, link.rx)
+        if quiet >= ka + ka // 2:
+            raise OSError("nothing received for %d s (1.5 x keepalive)" % (quiet // 1000))
+        half = ka // 2
+        tx_quiet = time.ticks_diff(now, link.tx)
+        since_ping = time.ticks_diff(now, self._last_ping)
+        if since_ping >= half and (quiet >= half or tx_quiet >= half):
+            self._client.ping()
+            self._last_ping = now
+            since_ping = tx_quiet = 0
+        due = max(half - since_ping, half - max(quiet, tx_quiet))
+        return max(20, min(due, ka + ka // 2 - quiet))
+
+    def _on_msg(self, topic, msg):
+        # Runs inside umqtt's wait_msg: only queue, never publish here.
+        link = self._link
+        if link is not None and link.dropped:
+            self.stats["bad_input"] += 1
+            log.warn("downlink of %d bytes over session.max_payload dropped", link.dropped)
+            link.dropped = 0
+            return
+        self.stats["received"] += 1
+        if len(self._in) >= self.opts["inbox"]:
+            self.stats["dropped"] += 1
+            log.warn("inbox full: downlink on %s dropped", _short(topic))
+            return
+        self._in.append((topic, msg))
+
+    def _dispatch(self):
+        while self._in:
+            topic, msg = self._in.pop(0)
+            try:
+                self._handle(topic, msg)
+            except Exception as e:
+                # a bug in a codec must not stop the loop either
+                self.stats["bad_input"] += 1
+                log.error("downlink on %s not handled: %s", _short(topic), _err(e))
+
+    def _handle(self, topic, msg):
+        cloud = self.cloud
+        try:
+            req = cloud.decode(topic, msg)
+        except Exception as e:
+            self.stats["bad_input"] += 1
+            log.warn("bad downlink on %s: %s", _short(topic), _err(e))
+            return
+        if req is None:
+            self.stats["bad_input"] += 1
+            log.warn("unknown topic %s ignored", _short(topic))
+            return
+        if req.kind == SYSTEM:
+            self._system(req)
+            return
+        if req.error:
+            self.stats["bad_input"] += 1
+            log.warn("bad %s request: %s", req.kind, req.error)
+            self._reply(req, None, req.error)
+            return
+        fn = self._handlers.get(req.kind)
+        if fn is None:
+            self._default(req)
+            return
+        try:
+            result = fn(req)
+        except Exception as e:
+            self.stats["handler_errors"] += 1
+            log.warn("%s handler raised %s", req.kind, _err(e))
+            self._reply(req, None, _err(e))
+            return
+        if req.kind == SET:
+            if result is not None and result is not True and not isinstance(result, dict):
+                self._reply(req, None, "set handler returned %s" % type(result).__name__)
+                return
+            self._applied(req)
+            return
+        if req.kind in (COMMAND, GET) and result is not None and not isinstance(result, dict):
+            self.stats["handler_errors"] += 1
+            log.warn("%s handler returned %s, not a dict", req.kind, type(result).__name__)
+            self._reply(req, None, "handler returned %s, not a dict" % type(result).__name__)
+            return
+        self._reply(req, result, None)
+
+    def _default(self, req):
+        if req.kind == GET:
+            self._reply(req, self._values(req), None)
+        elif req.kind in (COMMAND, SET):
+            self._reply(req, None, "no %s handler on this device" % req.kind)
+        else:
+            log.debug("no handler for %s", req.kind)
+
+    def _values(self, req):
+        """Answer a property get from the last reported values."""
+        st = self.state.get(req.service or "") or {}
+        names = req.params
+        if not names:
+            return dict(st)
+        return {n: st[n] for n in names if n in st}
+
+    def _applied(self, req):
+        """A property set succeeded: remember the values, reply, re-report."""
+        self._reply(req, None, None)
+        if isinstance(req.params, dict) and req.params and getattr(self.cloud, "REPORT_AFTER_SET", False):
+            try:
+                self.report(req.params, req.service)
+            except Exception as e:
+                log.warn("re-report after set failed: %s", _err(e))
+        elif isinstance(req.params, dict):
+            self.state.setdefault(req.service or "", {}).update(req.params)
+
+    def _reply(self, req, result, err):
+        try:
+            out = self.cloud.reply(req, result, err)
+        except Exception as e:
+            log.warn("cannot encode reply: %s", _err(e))
+            out = self.cloud.reply(req, None, "reply not encodable") if err is None else None
+        if out is None:
+            return
+        self.stats["replies"] += 1
+        self._queue(out[0], out[1], self.opts["qos"])
+
+    def _system(self, req):
+        """Library-internal downlinks: the codec says what to do in req.params
+        as a list of actions, ("publish", topic, payload) or ("clock", unix_ms)."""
+        for act in self.cloud.system(req, clock.now_ms()) or ():
+            if act[0] == "clock":
+                clock.set(act[1])
+                log.info("clock set from the cloud")
+            elif act[0] == "publish":
+                self._queue(act[1], act[2], self.opts["qos"])
+            elif act[0] == "event":
+                fn = self._handlers.get(act[1])
+                if fn:
+                    try:
+                        fn(act[2])
+                    except Exception as e:
+                        self.stats["handler_errors"] += 1
+                        log.warn("%s handler raised %s", act[1], _err(e))
+
+    def _status(self, event, detail):
+        fn = self._handlers.get("status")
+        if fn:
+            try:
+                fn(event, detail)
+            except Exception as e:
+                log.warn("status handler raised %s", _err(e))
+
+
+def _b(v):
+    return v.encode() if isinstance(v, str) else v
+
+
+def _err(e):
+    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
+        return "OSError %d" % e.args[0]
+    s = str(e)
+    return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
+
+
+def _short(topic):
+    try:
+        t = topic.decode()
+    except Exception:
+        t = repr(topic)
+    return t if len(t) <= 60 else t[:57] + "..."

@@ -1,0 +1,60 @@
+"""Short log lines that never show a secret.
+
+Every value registered with ``secret()`` is masked in every line, whatever
+formatted it, so a password inside an exception text is still hidden.
+"""
+
+_LEVELS = ("debug", "info", "warn", "error")
+level = 1
+_secrets = []
+sink = None  # callable(line) to redirect output (tests, a display)
+
+
+def secret(value):
+    """Mask ``value`` (str or bytes) in all later log lines."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if value and len(value) >= 3 and value not in _secrets:
+        _secrets.append(value)
+
+
+def mask(text):
+    for s in _secrets:
+        if s in text:
+            text = text.replace(s, "***")
+    return text
+
+
+def set_level(name):
+    global level
+    level = _LEVELS.index(name)
+
+
+def _emit(lvl, msg, args):
+    if lvl < level:
+        return
+    try:
+        text = msg % args if args else msg
+    except Exception:
+        text = msg
+    line = "iotlink %s: %s" % (_LEVELS[lvl][0].upper(), mask(text))
+    if sink:
+        sink(line)
+    else:
+        print(line)
+
+
+def debug(msg, *args):
+    _emit(0, msg, args)
+
+
+def info(msg, *args):
+    _emit(1, msg, args)
+
+
+def warn(msg, *args):
+    _emit(2, msg, args)
+
+
+def error(msg, *args):
+    _emit(3, msg, args)
