@@ -11,6 +11,7 @@
 """
 
 from .errors import ConfigError, AuthError
+from .device import Device
 
 __version__ = "0.1.0"
 
@@ -20,7 +21,6 @@ def connect(config="config.json", **kw):
 
     Raises ConfigError (names the bad field) or AuthError (credentials
     refused).  Any other connect failure is logged and retried by poll()."""
-    from .device import Device
     dev = Device(config, **kw)
     dev.connect()
     return dev

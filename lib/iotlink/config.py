@@ -115,7 +115,7 @@ def session(cfg):
     w = "session"
     out = {
         "outbox": get(s, "outbox", int, 32, w, lo=1, hi=1000),
-        "inbox": get(s, "inbox", int, 8, w, lo=1, hi=100),
+        "inbox": get(s, "inbox", int, 16, w, lo=1, hi=100),
         "max_payload": get(s, "max_payload", int, 8192, w, lo=64, hi=1048576),
         "backoff_min_ms": get(s, "backoff_min_ms", int, 1000, w, lo=10, hi=600000),
         "backoff_max_ms": get(s, "backoff_max_ms", int, 30000, w, lo=10, hi=3600000),

@@ -8,7 +8,7 @@ clock reads: ``now`` (Unix seconds) is passed in.
 
 from ..errors import ConfigError
 
-TYPES = ("mqtt",)
+TYPES = ("mqtt", "iotda")
 
 
 def load(cfg):

