@@ -1,0 +1,1 @@
+"""Local stand-ins for the clouds: real mosquitto behind a checking front door."""

@@ -1,0 +1,493 @@
+"""A local Huawei Cloud IoTDA for tests and offline work.
+
+Real mosquitto does the MQTT; ``mqtt_front`` in front of it does what IoTDA
+checks at the door:
+
+* ClientId ``{device_id}_0_{sign_type}_{YYYYMMDDHH}`` (sign_type 0 or 1) and
+  keep-alive 30..1200 s, else CONNACK 2;
+* the device must be registered (else CONNACK 5), Username = device_id and
+  Password = HMAC-SHA256(key=timestamp, msg=secret) (else CONNACK 4);
+* sign_type 1 also needs the timestamp hour within one hour of server time
+  (else CONNACK 4).  IoTDA does not document its allowed skew: one hour is
+  this stand-in's choice;
+* a device only publishes and subscribes under ``$oc/devices/{its id}/``;
+  other topics are refused (SUBACK 0x80, or the link closed for a publish);
+* one live connection per device: a newer one closes the older.
+
+Behind the door a service client plays the platform: it keeps reported
+properties and versions, answers time sync with real server times, shadow gets
+from desired + reported, gateway child requests, bootstrap (IoTDP) when an
+address is configured, and sends commands / property set / get with IoTDA's
+synchronous 20 s wait (``Timeout`` when no response comes).
+
+Needs paho-mqtt on the host.
+"""
+
+import calendar
+import hashlib
+import hmac
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+
+from .. import broker, certs, mqtt_front
+
+_CID = re.compile(r"^([A-Za-z0-9_-]{1,128})_0_([01])_(\d{10})$")
+_SYS = re.compile(r"^\$oc/devices/([^/]+)/sys/(.*)$")
+CMD_TIMEOUT = 20.0
+
+
+class Timeout(Exception):
+    """The device did not answer in time (IoTDA: IOTDA.014111)."""
+
+
+def password(secret, ts):
+    return hmac.new(ts.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _ms():
+    return int(time.time() * 1000)
+
+
+def _compact(t=None):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+
+
+class LocalIoTDA:
+    """``devices``: {device_id: secret}.  ``tls``: a certs.make_ca() dict for the
+    TLS listener.  ``clock``: server time in Unix seconds (tests move it)."""
+
+    def __init__(self, devices=None, tls=None, host="127.0.0.1", port=0, tls_port=0,
+                 clock=time.time, bootstrap_address=None, skew_s=3600):
+        self.devices = dict(devices or {})
+        self.tls = tls
+        self.host = host
+        self._ports = (port, tls_port)
+        self.clock = clock
+        self.skew_s = skew_s
+        self.bootstrap_address = bootstrap_address
+        self.reported = {}   # device_id -> {service_id: {name: value}}
+        self.desired = {}    # device_id -> {service_id: {name: value}}
+        self.versions = {}   # device_id -> {"sw_version": .., "fw_version": ..}
+        self.children = {}   # gateway id -> {child device_id: info}
+        self.uplinks = []    # (device_id, topic rest, payload bytes)
+        self._shadow_ver = {}
+        self._waiters = {}   # request_id -> [Event, response]
+        self._cond = threading.Condition()
+        self.mosq = self.front = self.client = None
+
+    # ----- lifecycle -------------------------------------------------------
+
+    def start(self):
+        self.mosq = broker.Mosquitto().start()
+        self.front = mqtt_front.Front(self.mosq.port, self._check, self._acl, tls=self.tls,
+                                      host=self.host, port=self._ports[0], tls_port=self._ports[1])
+        self.client = self._service_client()
+        return self
+
+    def stop(self):
+        if self.client:
+            self.client.loop_stop()
+            self.client.disconnect()
+        if self.front:
+            self.front.stop()
+        if self.mosq:
+            self.mosq.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def port(self):
+        return self.front.port
+
+    @property
+    def tls_port(self):
+        return self.front.tls_port
+
+    def add_device(self, device_id, secret):
+        self.devices[device_id] = secret
+
+    def remove_device(self, device_id):
+        """Delete a device: it is disconnected and can no longer log in."""
+        self.devices.pop(device_id, None)
+        self.front.kick(device_id)
+
+    def config(self, device_id, tls=True, **extra):
+        """A device config dict for this stand-in."""
+        c = {"type": "iotda", "host": self.host, "device_id": device_id,
+             "secret": self.devices[device_id], "tls": tls,
+             "port": self.tls_port if tls else self.port}
+        if tls:
+            c["ca"] = self.tls["ca"]
+        c.update(extra)
+        return {"cloud": c}
+
+    # ----- the door --------------------------------------------------------
+
+    def _check(self, info):
+        m = _CID.match(info["client_id"])
+        if not m or not 30 <= info["keepalive"] <= 1200:
+            return 2
+        did, sign_type, ts = m.groups()
+        secret = self.devices.get(did)
+        if secret is None:
+            return 5
+        if info["username"] != did or info["password"] is None:
+            return 4
+        if sign_type == "1":
+            try:
+                t = calendar.timegm(time.strptime(ts, "%Y%m%d%H"))
+            except ValueError:
+                return 4
+            now = self.clock()
+            if not t - self.skew_s <= now < t + 3600 + self.skew_s:
+                return 4
+        if not hmac.compare_digest(info["password"], password(secret, ts).encode()):
+            return 4
+        info["key"] = did
+        return 0
+
+    def _acl(self, info, topic, action):
+        prefix = "$oc/devices/%s/" % info["key"]
+        if not topic.startswith(prefix):
+            return False
+        rest = topic[len(prefix):]
+        return "+" not in rest and ("#" not in rest or rest.endswith("/#"))
+
+    # ----- the platform ----------------------------------------------------
+
+    def _service_client(self):
+        import paho.mqtt.client as mqtt
+        api = getattr(mqtt, "CallbackAPIVersion", None)
+        kw = {"client_id": "iotda-platform-%d" % os.getpid()}
+        c = mqtt.Client(api.VERSION2, **kw) if api else mqtt.Client(**kw)
+        ready = threading.Event()
+        c.on_subscribe = lambda *a: ready.set()
+        c.on_connect = lambda cl, *a: cl.subscribe("$oc/devices/+/sys/#", 1)
+        c.on_message = lambda cl, ud, msg: self._on_up(msg.topic, msg.payload)
+        c.connect("127.0.0.1", self.mosq.port, 60)
+        c.loop_start()
+        if not ready.wait(10):
+            raise RuntimeError("platform client did not subscribe")
+        return c
+
+    def _down(self, device_id, rest, body):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        self.client.publish("$oc/devices/%s/sys/%s" % (device_id, rest), body, qos=1)
+
+    def _on_up(self, topic, payload):
+        m = _SYS.match(topic)
+        if not m:
+            return
+        did, rest = m.groups()
+        if rest in ("messages/down", "events/down", "bootstrap/down") or \
+                re.match(r"^(commands|properties/(set|get))/request_id=", rest) or \
+                rest.startswith("shadow/get/response/"):
+            return  # our own downlinks
+        recv = _ms()
+        with self._cond:
+            self.uplinks.append((did, rest, payload))
+            self._cond.notify_all()
+        rid = rest.split("request_id=")[-1] if "request_id=" in rest else None
+        if "/response/" in rest:
+            w = self._waiters.get(rid)
+            if w:
+                try:
+                    w[1] = json.loads(payload)
+                except ValueError:
+                    w[1] = {"_raw": payload}
+                w[0].set()
+            return
+        try:
+            body = json.loads(payload) if payload else {}
+        except ValueError:
+            return
+        if rest == "properties/report":
+            self._store(did, body.get("services"))
+        elif rest == "gateway/sub_devices/properties/report":
+            for d in body.get("devices") or ():
+                self._store(d.get("device_id"), d.get("services"))
+        elif rest == "events/up":
+            for s in body.get("services") or ():
+                self._event(did, body.get("object_device_id"), s, recv)
+        elif rest.startswith("shadow/get/request_id="):
+            self._shadow(did, rid, body)
+        elif rest == "bootstrap/up":
+            if self.bootstrap_address:
+                self._down(did, "bootstrap/down", {"address": self.bootstrap_address})
+            else:
+                self._down(did, "bootstrap/down",
+                           {"errorCode": "100414", "errorMsg": "Failed to match the strategy"})
+
+    def _store(self, did, services):
+        if not did:
+            return
+        dev = self.reported.setdefault(did, {})
+        for s in services or ():
+            dev.setdefault(s.get("service_id"), {}).update(s.get("properties") or {})
+
+    def _event(self, did, target, s, recv):
+        sid, et, p = s.get("service_id"), s.get("event_type"), s.get("paras") or {}
+        if sid == "$time_sync" and et == "time_sync_request":
+            self._down(did, "events/down", {"object_device_id": did, "services": [
+                {"service_id": "$time_sync", "event_type": "time_sync_response",
+                 "event_time": _compact(),
+                 "paras": {"device_send_time": p.get("device_send_time"),
+                           "server_recv_time": recv, "server_send_time": _ms()}}]})
+        elif sid == "$ota" and et == "version_report":
+            self.versions[target or did] = p
+        elif sid == "$sub_device_manager":
+            self._children(did, et, p, s.get("event_id") or str(uuid.uuid4()))
+
+    def _children(self, gw, et, p, eid):
+        kids = self.children.setdefault(gw, {})
+        if et == "sub_device_update_status":
+            ok = [d for d in p.get("device_statuses") or () if d.get("device_id") in kids]
+            bad = [{"device_id": d.get("device_id"), "error_code": "IOTDA.014000",
+                    "error_msg": "the device does not exist"}
+                   for d in p.get("device_statuses") or () if d.get("device_id") not in kids]
+            for d in ok:
+                kids[d["device_id"]]["status"] = d.get("status")
+            paras = {"successful_devices": ok, "failed_devices": bad}
+            et = "sub_device_update_status_response"
+        elif et == "add_sub_device_request":
+            ok = []
+            for d in p.get("devices") or ():
+                did = d.get("device_id") or "%s_%s" % (d.get("product_id"), d.get("node_id"))
+                info = dict(d, device_id=did, parent_device_id=gw, status="INACTIVE")
+                kids[did] = info
+                ok.append(info)
+            paras = {"successful_devices": ok, "failed_devices": []}
+            et = "add_sub_device_response"
+        elif et == "delete_sub_device_request":
+            ids = [i for i in p.get("devices") or () if isinstance(i, str)]
+            ok = [i for i in ids if kids.pop(i, None) is not None]
+            paras = {"successful_devices": ok,
+                     "failed_devices": [{"device_id": i, "error_code": "IOTDA.014000",
+                                         "error_msg": "the device does not exist"}
+                                        for i in ids if i not in ok]}
+            et = "delete_sub_device_response"
+        else:
+            return
+        self._down(gw, "events/down", {"object_device_id": gw, "services": [
+            {"service_id": "$sub_device_manager", "event_type": et, "event_id": eid,
+             "event_time": _compact(), "paras": paras}]})
+
+    def _shadow(self, did, rid, body):
+        target = body.get("object_device_id") or did
+        want = body.get("service_id")
+        rep, des = self.reported.get(target, {}), self.desired.get(target, {})
+        out = []
+        for sid in sorted(set(rep) | set(des)):
+            if want and sid != want:
+                continue
+            out.append({"service_id": sid,
+                        "desired": {"properties": des.get(sid, {}), "event_time": _compact()},
+                        "reported": {"properties": rep.get(sid, {}), "event_time": _compact()},
+                        "version": self._shadow_ver.get((target, sid), 0)})
+        self._down(did, "shadow/get/response/request_id=" + rid,
+                   {"object_device_id": target, "shadow": out})
+
+    # ----- application side (what the console / API would do) -------------
+
+    def _ask(self, device_id, kind, body, timeout):
+        rid = str(uuid.uuid4())
+        w = self._waiters[rid] = [threading.Event(), None]
+        try:
+            self._down(device_id, "%s/request_id=%s" % (kind, rid), body)
+            if not w[0].wait(timeout):
+                raise Timeout("%s to %s: no response in %g s" % (kind, device_id, timeout))
+            return w[1]
+        finally:
+            self._waiters.pop(rid, None)
+
+    def send_command(self, device_id, service_id, name, paras, timeout=CMD_TIMEOUT, target=None):
+        """Send a command and return the device's response body (a dict)."""
+        body = {"service_id": service_id, "command_name": name, "paras": paras}
+        if target:
+            body["object_device_id"] = target
+        return self._ask(device_id, "commands", body, timeout)
+
+    def set_properties(self, device_id, service_id, props, timeout=CMD_TIMEOUT, target=None):
+        body = {"services": [{"service_id": service_id, "properties": props}]}
+        if target:
+            body["object_device_id"] = target
+        return self._ask(device_id, "properties/set", body, timeout)
+
+    def get_properties(self, device_id, service_id=None, timeout=CMD_TIMEOUT, target=None):
+        body = {}
+        if service_id:
+            body["service_id"] = service_id
+        if target:
+            body["object_device_id"] = target
+        return self._ask(device_id, "properties/get", body, timeout)
+
+    def request(self, device_id, kind, payload, timeout=CMD_TIMEOUT):
+        """Send any payload (bytes/str/dict) as a ``kind`` request ("commands",
+        "properties/set", "properties/get") and wait for the response."""
+        return self._ask(device_id, kind, payload, timeout)
+
+    def send_message(self, device_id, payload):
+        """messages/down: bytes/str go out raw, a dict as JSON."""
+        self._down(device_id, "messages/down", payload)
+
+    def send_event(self, device_id, service_id, event_type, paras=None, target=None):
+        body = {"services": [{"service_id": service_id, "event_type": event_type,
+                              "event_time": _compact(), "paras": paras or {}}]}
+        if target:
+            body["object_device_id"] = target
+        self._down(device_id, "events/down", body)
+
+    def query_version(self, device_id):
+        self.send_event(device_id, "$ota", "version_query")
+
+    def upgrade(self, device_id, version, url, file_size, sign, file_name="fw.bin",
+                software=False, v2=False, access_token=None):
+        et = ("software" if software else "firmware") + "_upgrade" + ("_v2" if v2 else "")
+        p = {"version": version, "url": url, "file_size": file_size, "file_name": file_name,
+             "sign": sign}
+        if access_token and not v2:
+            p["access_token"] = access_token
+            p["expires"] = 86400
+        self.send_event(device_id, "$ota", et, p)
+
+    def set_desired(self, device_id, service_id, props):
+        self.desired.setdefault(device_id, {}).setdefault(service_id, {}).update(props)
+        k = (device_id, service_id)
+        self._shadow_ver[k] = self._shadow_ver.get(k, 0) + 1
+
+    def wait_uplink(self, device_id, rest, timeout=10, since=0):
+        """The first uplink (index >= since) of ``device_id`` whose topic part after
+        ``sys/`` starts with ``rest``: (index, payload bytes).  Raises Timeout."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(since, len(self.uplinks)):
+                    d, r, p = self.uplinks[i]
+                    if d == device_id and r.startswith(rest):
+                        return i, p
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise Timeout("no %s from %s in %g s" % (rest, device_id, timeout))
+                self._cond.wait(left)
+
+    def events_up(self, device_id, event_type):
+        """Parsed events/up service entries of ``event_type`` seen so far."""
+        out = []
+        for d, r, p in list(self.uplinks):
+            if d == device_id and r == "events/up":
+                try:
+                    body = json.loads(p)
+                except ValueError:
+                    continue
+                out += [s for s in body.get("services") or () if s.get("event_type") == event_type]
+        return out
+
+
+# ----- command line ----------------------------------------------------------
+
+def add_arguments(parser):
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=11883, help="plain MQTT port (0 = any free)")
+    parser.add_argument("--tls-port", type=int, default=18883, help="MQTTS port (0 = any free)")
+    parser.add_argument("--device", action="append", default=[], metavar="ID:SECRET",
+                        help="register a device (repeatable); default: one made up")
+    parser.add_argument("--dir", default=".sim/iotda", help="where the test CA is kept")
+    parser.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
+
+
+_HELP = """commands (JSON arguments in one word or quoted as the rest of the line):
+  command DEVICE SERVICE NAME {"paras":..}   send a command, wait 20 s for the response
+  set DEVICE SERVICE {"prop": value}          property set
+  get DEVICE [SERVICE]                        property get
+  message DEVICE TEXT                         messages/down (raw text)
+  version DEVICE                              OTA version_query
+  upgrade DEVICE VERSION URL SIZE SHA256      OTA firmware_upgrade_v2
+  desired DEVICE SERVICE {"prop": value}      set shadow desired values
+  shadow                                      show reported properties and versions
+  quit"""
+
+
+def _cli_line(sim, line):
+    w = line.split(None, 3)
+    cmd, args = w[0], w[1:]
+    if cmd == "command":
+        did, svc, rest = args[0], args[1], args[2]
+        name, _, paras = rest.partition(" ")
+        return sim.send_command(did, svc, name, json.loads(paras or "{}"))
+    if cmd == "set":
+        return sim.set_properties(args[0], args[1], json.loads(args[2]))
+    if cmd == "get":
+        return sim.get_properties(args[0], args[1] if len(args) > 1 else None)
+    if cmd == "message":
+        sim.send_message(args[0], line.split(None, 2)[2])
+        return "sent"
+    if cmd == "version":
+        sim.query_version(args[0])
+        return "sent"
+    if cmd == "upgrade":
+        w = line.split()
+        sim.upgrade(w[1], w[2], w[3], int(w[4]), w[5], v2=True)
+        return "sent"
+    if cmd == "desired":
+        sim.set_desired(args[0], args[1], json.loads(args[2]))
+        return "ok"
+    if cmd == "shadow":
+        return {"reported": sim.reported, "versions": sim.versions}
+    return _HELP
+
+
+def run(args):
+    """Run until stdin closes or "quit": prints what a device needs to connect."""
+    devices = {}
+    for d in args.device:
+        did, _, secret = d.partition(":")
+        if not secret:
+            raise SystemExit("--device wants ID:SECRET")
+        devices[did] = secret
+    if not devices:
+        devices["iotlink_dev01"] = uuid.uuid4().hex[:16]
+    tls = certs.make_ca(args.dir)
+    der = certs.pem_to_der(tls["ca"], os.path.join(args.dir, "ca.der"))
+    sim = LocalIoTDA(devices, tls=tls, host=args.host, port=args.port, tls_port=args.tls_port,
+                     bootstrap_address=args.bootstrap_address).start()
+    try:
+        print("local IoTDA: mqtt://%s:%d  mqtts://%s:%d" % (args.host, sim.port, args.host, sim.tls_port))
+        print("CA for the device: %s (DER: %s)" % (tls["ca"], der))
+        for did in devices:
+            print("config.json for %s:" % did)
+            print(json.dumps(sim.config(did), indent=1))
+        print(_HELP)
+        sys.stdout.flush()
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            if line in ("quit", "exit"):
+                break
+            try:
+                out = _cli_line(sim, line)
+            except Timeout as e:
+                out = "timeout: %s" % e
+            except (IndexError, ValueError) as e:
+                out = "bad input (%s)\n%s" % (e, _HELP)
+            print(out if isinstance(out, str) else json.dumps(out, indent=1))
+            sys.stdout.flush()
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description="A local Huawei Cloud IoTDA (MQTT device side).")
+    add_arguments(p)
+    run(p.parse_args())
