@@ -16,8 +16,10 @@ What it adds to umqtt.simple, and why:
 * handlers run from ``poll()``, never inside umqtt's callback, because a QoS 1
   publish from the callback would re-enter ``wait_msg``;
 * fixes for umqtt defects: SUBSCRIBE length for long topics (one packet for all
-  filters), packet ids wrapped at 65535, oversize downlinks drained instead of
-  allocated, the 1.3.x ``ussl`` import on firmware that only has ``ssl``.
+  filters), packet ids wrapped at 65535, a PUBACK wait with a deadline,
+  oversize downlinks drained instead of allocated, the 1.3.x ``ussl`` import
+  on firmware that only has ``ssl``.  SUBSCRIBE and PUBLISH are written here;
+  umqtt does CONNECT, reading (``wait_msg``), PINGREQ and DISCONNECT.
 """
 
 import sys
@@ -176,6 +178,7 @@ class Device:
         self._client = None
         self._link = None
         self._poller = None
+        self._hdr = bytearray(7)  # PUBLISH fixed header + topic length, reused
         self.connected = False
         self.error = None   # last AuthError, for the app to show
         self._out = Outbox(self.opts["outbox"])
@@ -243,20 +246,51 @@ class Device:
             self._flush()
 
     def _flush(self):
-        c = self._client
         try:
             while True:
                 item = self._out.peek()
                 if item is None:
                     return
-                topic, payload, qos, retain = item
-                if qos and c.pid >= 65535:
-                    c.pid = 0  # umqtt never wraps; 65536 would go out as id 0
-                c.publish(topic, payload, retain, qos)
+                self._publish(*item)
                 self._out.pop()  # only once sent (PUBACK for QoS 1)
                 self.stats["sent"] += 1
         except Exception as e:
             self._lost(e)
+
+    def _publish(self, topic, msg, qos, retain):
+        """PUBLISH written here rather than by umqtt: packet ids wrap at 65535
+        (umqtt's grow past it and go out as 0), the PUBACK wait has a deadline,
+        and one published umqtt revision raises on every QoS 1 publish."""
+        c, link, h = self._client, self._link, self._hdr
+        sz = 2 + len(topic) + len(msg) + (2 if qos else 0)
+        h[0] = 0x30 | qos << 1 | retain
+        i = 1
+        while sz > 0x7F:
+            h[i] = (sz & 0x7F) | 0x80
+            sz >>= 7
+            i += 1
+        h[i] = sz
+        h[i + 1] = len(topic) >> 8
+        h[i + 2] = len(topic) & 0xFF
+        link.write(h, i + 3)
+        link.write(topic)
+        if qos:
+            c.pid = c.pid % 65535 + 1
+            pid = c.pid
+            h[0] = pid >> 8
+            h[1] = pid & 0xFF
+            link.write(h, 2)
+        link.write(msg)
+        if not qos:
+            return
+        end = time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"])
+        while time.ticks_diff(end, time.ticks_ms()) > 0:
+            if self._poller.poll(max(0, time.ticks_diff(end, time.ticks_ms()))):
+                if c.wait_msg() == 0x40:
+                    ack = link.read(3)
+                    if ack[1] << 8 | ack[2] == pid:
+                        return
+        raise OSError("no PUBACK within %d ms" % self.cloud.ep["timeout_ms"])
 
     # ----- connection ------------------------------------------------------
 
@@ -338,7 +372,7 @@ class Device:
         try:
             self._subscribe(cloud.subscriptions())
             for topic, payload, qos, retain in cloud.on_connect(clock.now()):
-                c.publish(topic, payload, retain, qos)
+                self._publish(topic, payload, qos, retain)
         except Exception:
             self._close_sock(c)
             self._client = None

