@@ -193,6 +193,8 @@ def main(argv=None):
     p.add_argument("--arch", action="append", choices=ARCHS)
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(fn=cmd_build)
+    p = sub.add_parser("bench", help="iotlink against raw umqtt.simple: heap, allocation, rate")
+    p.set_defaults(fn=lambda a: __import__("iotlink_tools.bench", fromlist=["main"]).main(a))
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
     args = ap.parse_args(argv)
