@@ -140,10 +140,10 @@ class Cloud:
         out = []
         v = self.version_report(now)
         if v:
-            out.append((v[0], v[1], 1, False))
+            out.append((v[0], v[1].encode(), 1, False))
         if self.time_sync:
             t = self.time_sync_request(now * 1000)
-            out.append((t[0], t[1], 1, False))
+            out.append((t[0], t[1].encode(), 1, False))
         return out
 
     # ----- uplinks ---------------------------------------------------------
@@ -265,11 +265,12 @@ class Cloud:
     # ----- gateway ---------------------------------------------------------
 
     def sub_reports(self, devices, now):
-        """Children's properties ``{child_id: {service_id: {name: value}}}`` as a
-        list of (topic, payload): at most 100 children and 64 KB per message."""
+        """Children's properties ``{child_id: {service_id: {name: value}}}`` (or a
+        list of such pairs, to keep an order) as a list of (topic, payload): at
+        most 100 children and 64 KB per message."""
         topic = self._sys + b"gateway/sub_devices/properties/report"
         out, chunk, size = [], [], 0
-        for cid, services in devices.items():
+        for cid, services in devices.items() if isinstance(devices, dict) else devices:
             e = dumps({"device_id": cid,
                        "services": [self._svc(k, v, now) for k, v in services.items()]})
             if 15 + len(e) > _REPORT_MAX:
