@@ -421,3 +421,23 @@ def test_shadow_response():
     SYS + b"commandsrequest_id=1", SYS + b"bootstrap/down", b"iotlink/x/down/set", b""])
 def test_foreign_or_unknown_topics(topic):
     assert cloud().decode(topic, b"{}") is None
+
+
+def test_bootstrap_mode():
+    c = cloud(bootstrap=True, bootstrap_keyword="kw", sw_version="1")
+    assert list(c.subscriptions()) == [(SYS + b"bootstrap/down", 1)]
+    assert c.on_connect(NOW) == [(SYS + b"bootstrap/up", b'{"baseStrategyKeyword":"kw"}', 1, False)]
+    assert cloud(bootstrap=True).on_connect(NOW) == [(SYS + b"bootstrap/up", b"", 1, False)]
+    r = c.decode(SYS + b"bootstrap/down",
+                 b'{"address": "iot.example.com:8883", "initConfig": "{}", "deviceSecret": "newsecret"}')
+    (act,) = c.system(r, 0)
+    assert (act[0], act[1], act[2].name) == ("event", EVENT, "bootstrap")
+    cfg = {"cloud": {"type": "iotda", "host": "bs", "device_id": DID, "scope_id": "s",
+                     "group_secret": "Z3JvdXA=", "ca": "c", "bootstrap": True}, "session": {}}
+    new = iotda.bootstrapped(cfg, act[2].params)
+    assert new["cloud"]["host"] == "iot.example.com" and new["cloud"]["port"] == 8883
+    assert new["cloud"]["secret"] == "newsecret" and "group_secret" not in new["cloud"]
+    assert cfg["cloud"]["host"] == "bs"  # the original is left alone
+    assert iotda.Cloud(new).credentials(NOW)[0] == DID + "_0_0_2024022923"
+    with pytest.raises(ValueError, match="100414"):
+        iotda.bootstrapped(cfg, {"errorCode": "100414", "errorMsg": "Failed to match"})

@@ -229,3 +229,42 @@ for name, cfg, shift in json.loads(%r):
                                              ["unknown", "refused", "5"]]
     assert "not-the-secret" not in r.stdout + r.stderr
     assert "skew-secret" not in r.stdout + r.stderr
+
+
+def test_bootstrap_then_connect(iotda, test_ca, upy_run):
+    """IoTDP flow: ask bootstrap/down for the address, then connect there."""
+    iotda.bootstrap_address = "127.0.0.1:%d" % iotda.tls_port
+    cfg = device_config(iotda, "dev_plain", test_ca["ca_der"], bootstrap=True,
+                        bootstrap_keyword="kw1", sw_version="7")
+    cfg["cloud"]["port"] = iotda.port  # the "IoTDP" endpoint: the plain listener
+    cfg["cloud"]["tls"] = False
+    r = upy_run.run("""
+import json, time
+import iotlink
+from iotlink.clouds import iotda
+cfg = json.loads(%r)
+dev = iotlink.connect(cfg)
+got = []
+dev.on('event', lambda req: got.append(req.params) if req.name == 'bootstrap' else None)
+end = time.ticks_add(time.ticks_ms(), 5000)
+while not got and time.ticks_diff(end, time.ticks_ms()) > 0:
+    dev.poll(50)
+dev.disconnect()
+cfg2 = iotda.bootstrapped(cfg, got[0])
+cfg2['cloud']['tls'] = True
+c = cfg2['cloud']
+print('ADDR', c['host'], c['port'], c['bootstrap'])
+dev2 = iotlink.connect(cfg2)
+dev2.report({'x': 1})
+dev2.poll(300)
+print('UP2', dev2.connected)
+""" % json.dumps(cfg))
+    assert "ADDR 127.0.0.1 %d False" % iotda.tls_port in r.stdout
+    assert "UP2 True" in r.stdout
+    i, p = iotda.wait_uplink("dev_plain", "bootstrap/up")
+    assert json.loads(p) == {"baseStrategyKeyword": "kw1"}
+    # in bootstrap mode nothing else is sent before the answer
+    assert not [u for u in iotda.uplinks[:i] if u[0] == "dev_plain"]
+    assert iotda.events_up("dev_plain", "version_report")[0]["paras"] == {"sw_version": "7"}
+    iotda.wait_uplink("dev_plain", "properties/report", since=i)
+    assert iotda.reported["dev_plain"] == {"default": {"x": 1}}

@@ -75,3 +75,30 @@ print(json.dumps({"pw": out, "cred": c.credentials(%d)}))
     assert got["pw"] == [v[2] for v in VECTORS]
     assert NEGATIVE not in got["pw"]
     assert got["cred"] == [EXAMPLE_ID + "_0_0_2025041401", EXAMPLE_ID, VECTORS[0][2]]
+
+
+# §2.7 registration group: derived secret and password, from the spec
+GROUP_B64 = "Z3JvdXAtc2VjcmV0LWJ5dGVzLTEyMw=="
+DERIVED = "64c31eee1d984a6cf57ae0a3668ad48557e3c565e286fa3103bdfafe6fe7421f"
+GROUP_PW = "475e549a29562305a0848c71fc29b9849e24b30a98c1151d0c58e67b0f947cfc"
+
+
+def test_registration_group_vector():
+    assert iotda.group_derived("myproduct_node01", GROUP_B64) == DERIVED
+    c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "myproduct_node01",
+                               "scope_id": "scope9", "group_secret": GROUP_B64, "ca": "c"}})
+    assert c.credentials(EXAMPLE_NOW) == ("myproduct_node01_0_scope9_0_2025041401",
+                                          "myproduct_node01", GROUP_PW)
+    x = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "d1", "scope_id": "sc",
+                               "ca": "c", "cert": "d.crt", "key": "d.key"}})
+    assert x.credentials(EXAMPLE_NOW) == ("d1_0_sc", "d1", None)
+
+
+def test_registration_group_on_micropython(upy_run):
+    r = upy_run.run("""
+from iotlink.clouds import iotda
+c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "myproduct_node01",
+                           "scope_id": "s", "group_secret": %r, "ca": "c"}})
+print(c.secret, c.credentials(%d)[2])
+""" % (GROUP_B64, EXAMPLE_NOW))
+    assert r.stdout.split()[-2:] == [DERIVED, GROUP_PW]

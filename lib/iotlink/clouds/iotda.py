@@ -6,23 +6,27 @@ checked, safe before the clock is set), service (the product model's service id
 used when a report names none; default "default"), sw_version / fw_version
 (sent as version_report after every connect), time_sync (true: ask for the
 time after every connect), event_time (true: stamp reports), port 8883,
-keepalive 120 (30..1200 enforced).
+keepalive 120 (30..1200 enforced).  IoTDP: bootstrap true (+ bootstrap_keyword)
+makes the session ask for its address only; scope_id + group_secret log in
+with a registration group's derived secret.
 
 Topics are all under ``$oc/devices/{device_id}/sys/``.  Downlinks become:
 
   commands/request_id=X      Request(COMMAND, name, params=paras, service, target)
   properties/set/...         Request(SET, params=properties, service)   (one service)
-  properties/get/...         Request(GET, service)   (None = the default service)
+  properties/get/...         Request(GET, service)
   messages/down              Request(MESSAGE, params=dict for the JSON system
                              format, else the raw bytes)
   events/down                Request(SYSTEM): time sync sets the clock,
                              version_query is answered, upgrades go to the "ota"
                              handler, every other event to the "event" handler
   shadow/get/response/...    Request(SYSTEM): EVENT "shadow" to the "event" handler
+  bootstrap/down             Request(SYSTEM): EVENT "bootstrap" (see bootstrapped())
 
-``service`` on a Request is None when it is the configured default service, so
-``Device.state[""]`` (what ``report(props)`` without a service fills) answers a
-property get.  ``target`` is the child device id on a gateway, else None.
+For set and get, ``service`` is None when it is the configured default
+service, so ``Device.state[""]`` (what ``report(props)`` without a service
+fills) answers a property get.  ``target`` is the child device id on a
+gateway, else None.
 
 Application events (``Device.event``) go out as messages/up in the system
 format ``{"name": name, "content": params}``; IoTDA events/up only carries the
@@ -31,7 +35,7 @@ platform's own ``$`` services.
 
 import json
 from micropython import const
-from .. import config, sign
+from .. import config, sign, log
 from ..clock import ymdh, compact
 from ..request import Request, COMMAND, SET, GET, MESSAGE, EVENT, SYSTEM
 
@@ -85,6 +89,41 @@ def password(secret, ts):
     return sign.hmac_sha256_hex(ts, secret)
 
 
+def group_derived(device_id, group_secret):
+    """Registration-group device secret: hex HMAC-SHA256(key=device_id,
+    msg=base64-decoded group secret)."""
+    from binascii import a2b_base64
+    try:
+        raw = a2b_base64(group_secret)
+    except ValueError:
+        raise config.ConfigError("cloud.group_secret: not base64")
+    return sign.hmac_sha256_hex(device_id, raw)
+
+
+def bootstrapped(cfg, params):
+    """The config to use after a bootstrap answer (the EVENT "bootstrap"
+    params): host and port from ``address``, ``deviceSecret`` if given,
+    bootstrap off.  Raises ValueError on a failure answer."""
+    addr = params.get("address")
+    if not isinstance(addr, str) or not addr:
+        raise ValueError("bootstrap failed: %s" % params.get("errorCode", "no address"))
+    host, _, port = addr.rpartition(":")
+    c = dict(cfg["cloud"])
+    if host and port.isdigit():
+        c["host"], c["port"] = host, int(port)
+    else:
+        c["host"] = addr
+    c["bootstrap"] = False
+    ds = params.get("deviceSecret")
+    if isinstance(ds, str) and ds:
+        c["secret"] = ds
+        c.pop("group_secret", None)
+        c.pop("scope_id", None)
+    out = dict(cfg)
+    out["cloud"] = c
+    return out
+
+
 def _int(v):
     """A millisecond time sent as a JSON number or a digit string."""
     if isinstance(v, bool):
@@ -107,6 +146,13 @@ class Cloud:
             raise config.ConfigError("cloud.device_id: 1..128 letters, digits, '_' or '-'")
         self.device_id = did
         self.secret = config.get(c, "secret", str, None)
+        self.scope = config.get(c, "scope_id", str, None)
+        group = config.get(c, "group_secret", str, None)
+        if group is not None:
+            if self.scope is None:
+                raise config.ConfigError("cloud.scope_id: required with cloud.group_secret")
+            self.secret = group_derived(did, group)
+            log.secret(self.secret)
         if self.secret is None and not self.ep["cert"]:
             raise config.ConfigError("cloud.secret: required (or cloud.cert + cloud.key for X.509)")
         self.sign_type = config.get(c, "sign_type", int, 0, lo=0, hi=1)
@@ -118,16 +164,26 @@ class Cloud:
         base = ("$oc/devices/" + did + "/sys/").encode()
         self._sys = base
         self._events_up = base + b"events/up"
-        self._subs = tuple((base + t, 1) for t in (
-            b"commands/#", b"properties/set/#", b"properties/get/#",
-            b"shadow/get/response/#", b"messages/down", b"events/down"))
+        self.bootstrap = config.get(c, "bootstrap", bool, False)
+        self.keyword = config.get(c, "bootstrap_keyword", str, None)
+        if self.bootstrap:
+            self._subs = ((base + b"bootstrap/down", 1),)
+        else:
+            self._subs = tuple((base + t, 1) for t in (
+                b"commands/#", b"properties/set/#", b"properties/get/#",
+                b"shadow/get/response/#", b"messages/down", b"events/down"))
 
     # ----- session ---------------------------------------------------------
 
     def credentials(self, now):
         ts = ymdh(now)
-        cid = "%s_0_%d_%s" % (self.device_id, self.sign_type, ts)
-        pw = password(self.secret, ts) if self.secret is not None else None
+        scope = self.scope + "_" if self.scope else ""
+        if self.secret is None:  # X.509
+            if scope:
+                return self.device_id + "_0_" + self.scope, self.device_id, None
+            return "%s_0_%d_%s" % (self.device_id, self.sign_type, ts), self.device_id, None
+        cid = "%s_0_%s%d_%s" % (self.device_id, scope, self.sign_type, ts)
+        pw = password(self.secret, ts)
         return cid, self.device_id, pw
 
     def subscriptions(self):
@@ -137,6 +193,9 @@ class Cloud:
         return None  # IoTDA supports no will message
 
     def on_connect(self, now):
+        if self.bootstrap:  # IoTDP: ask where to go, nothing else
+            body = dumps({"baseStrategyKeyword": self.keyword}) if self.keyword else ""
+            return [(self._sys + b"bootstrap/up", body.encode(), 1, False)]
         out = []
         v = self.version_report(now)
         if v:
@@ -327,6 +386,8 @@ class Cloud:
         rest = topic[len(base):]
         if rest == b"messages/down":
             return self._message(payload)
+        if rest == b"bootstrap/down" and self.bootstrap:
+            return Request(SYSTEM, "bootstrap", _obj(payload))
         if rest == b"events/down":
             body = _obj(payload)
             items = []
@@ -443,6 +504,11 @@ class Cloud:
 
     def system(self, req, now_ms):
         """Actions for Device._system: ("clock", ms), ("publish", t, p), ("event", kind, req)."""
+        if req.name == "bootstrap":
+            ds = req.params.get("deviceSecret")
+            if isinstance(ds, str):
+                log.secret(ds)
+            return [("event", EVENT, Request(EVENT, "bootstrap", req.params))]
         if req.name == "shadow":
             return [("event", EVENT, Request(EVENT, "shadow", req.params, target=req.target, rid=req.rid))]
         acts = []
