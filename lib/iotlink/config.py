@@ -122,6 +122,7 @@ def session(cfg):
         "stable_ms": get(s, "stable_ms", int, 60000, w, lo=0, hi=3600000),
         "auth_retry_ms": get(s, "auth_retry_ms", int, 300000, w, lo=100, hi=86400000),
         "qos": get(s, "qos", int, 1, w, lo=0, hi=1),
+        "report_min_ms": get(s, "report_min_ms", int, 0, w, lo=0, hi=3600000),
     }
     if out["backoff_max_ms"] < out["backoff_min_ms"]:
         raise ConfigError("session.backoff_max_ms: must not be below session.backoff_min_ms")

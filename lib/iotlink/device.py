@@ -193,12 +193,15 @@ class Device:
         self.state = {}     # last reported values: {service or "": {name: value}}
         self.stats = {"connects": 0, "reconnects": 0, "queued": 0, "sent": 0, "dropped": 0,
                       "replies": 0, "received": 0, "bad_input": 0, "handler_errors": 0,
-                      "link_errors": 0}
+                      "link_errors": 0, "coalesced": 0}
         self._attempts = 0
         self._next_try = time.ticks_ms()
         self._up_since = 0
         self._last_ping = 0
         self._ever_up = False
+        self._extra = []        # filters added at run time (subscribe())
+        self._pending = {}      # coalesced reports, see report()
+        self._last_report = time.ticks_add(time.ticks_ms(), -self.opts["report_min_ms"])
 
     # ----- handlers --------------------------------------------------------
 
@@ -217,22 +220,86 @@ class Device:
 
     # ----- uplinks ---------------------------------------------------------
 
-    def report(self, props, service=None, qos=None):
+    def report(self, props, service=None, qos=None, target=None):
         """Report property values (a dict) in the cloud's format.  Never raises
-        on a link problem: the report waits in the outbox."""
+        on a link problem: the report waits in the outbox.  With
+        ``session.report_min_ms`` set, reports closer together than that are
+        merged and sent as one when the interval has passed."""
         if not isinstance(props, dict):
             raise TypeError("report() takes a dict of property values")
-        topic, payload = self.cloud.report(props, service, clock.now())
-        st = self.state.get(service or "")
-        if st is None:
-            st = self.state[service or ""] = {}
-        st.update(props)
+        key = service or ""
+        if target is None:
+            st = self.state.get(key)
+            if st is None:
+                st = self.state[key] = {}
+            st.update(props)
+        gap = self.opts["report_min_ms"]
+        if gap:
+            k = (key, target, qos)
+            pend = self._pending.get(k)
+            if pend is not None:
+                pend.update(props)
+                return
+            if time.ticks_diff(time.ticks_ms(), self._last_report) < gap:
+                self._pending[k] = dict(props)
+                self.stats["coalesced"] += 1
+                return
+            self._last_report = time.ticks_ms()
+        self._send_report(props, service, qos, target)
+
+    def _send_report(self, props, service, qos, target):
+        now = clock.now()
+        if target is None:
+            topic, payload = self.cloud.report(props, service, now)
+        else:
+            topic, payload = self.cloud.report(props, service, now, target)
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
 
-    def event(self, name, params=None, qos=None):
+    def _report_due(self):
+        """Send coalesced reports once session.report_min_ms has passed."""
+        if time.ticks_diff(time.ticks_ms(), self._last_report) < self.opts["report_min_ms"]:
+            return
+        self._last_report = time.ticks_ms()
+        pending, self._pending = self._pending, {}
+        for (service, target, qos), props in pending.items():
+            self._send_report(props, service or None, qos, target)
+
+    def event(self, name, params=None, qos=None, target=None):
         """Send an application event."""
-        topic, payload = self.cloud.event(name, params, clock.now())
+        if target is None:
+            topic, payload = self.cloud.event(name, params, clock.now())
+        else:
+            topic, payload = self.cloud.event(name, params, clock.now(), target)
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
+
+    def child(self, target):
+        """A handle for a sub-device behind this gateway connection: same
+        ``report()``/``event()``; its downlinks reach the handlers with
+        ``req.target`` set to its id."""
+        return _Child(self, target)
+
+    def subscribe(self, topic, qos=1):
+        """Add a filter, now if connected and again after every reconnect."""
+        topic = _b(topic)
+        for f in self._extra:
+            if f[0] == topic:
+                return
+        self._extra.append((topic, qos))
+        if self.connected:
+            try:
+                self._subscribe(((topic, qos),))
+            except Exception as e:
+                self._lost(e)
+
+    def unsubscribe(self, topic):
+        """Drop a filter added with subscribe()."""
+        topic = _b(topic)
+        self._extra = [f for f in self._extra if f[0] != topic]
+        if self.connected:
+            try:
+                self._unsubscribe(topic)
+            except Exception as e:
+                self._lost(e)
 
     def publish(self, topic, payload, qos=0, retain=False):
         """Raw publish on any topic, through the outbox like reports."""
@@ -376,7 +443,7 @@ class Device:
         p.register(raw, _POLLIN)
         self._poller = p
         try:
-            self._subscribe(cloud.subscriptions())
+            self._subscribe(tuple(cloud.subscriptions()) + tuple(self._extra))
             for topic, payload, qos, retain in cloud.on_connect(clock.now()):
                 self._publish(topic, payload, qos, retain)
         except Exception:
@@ -408,16 +475,8 @@ class Device:
             body += bytes((len(topic) >> 8, len(topic) & 0xFF))
             body += topic
             body.append(qos)
-        sz = len(body)
-        hdr = bytearray(b"\x82")
-        while True:
-            b = sz & 0x7F
-            sz >>= 7
-            hdr.append(b | 0x80 if sz else b)
-            if not sz:
-                break
         link = self._link
-        link.write(hdr + body)
+        link.write(_fixed(0x82, len(body)) + body)
         while True:
             op = c.wait_msg()
             if op == 0x90:
@@ -429,6 +488,21 @@ class Device:
                     if code & 0x80:
                         raise OSError("subscription refused: %s" % filters[i][0].decode())
                 return
+
+    def _unsubscribe(self, topic):
+        c, link = self._client, self._link
+        c.pid = c.pid % 65535 + 1
+        pid = c.pid
+        n = 4 + len(topic)  # packet id, topic length, topic
+        link.write(_fixed(0xA2, n) + bytes((pid >> 8, pid & 0xFF, len(topic) >> 8, len(topic) & 0xFF)) + topic)
+        end = time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"])
+        while time.ticks_diff(end, time.ticks_ms()) > 0:
+            if self._poller.poll(max(0, time.ticks_diff(end, time.ticks_ms()))):
+                if c.wait_msg() == 0xB0:
+                    ack = link.read(3)
+                    if ack[1] << 8 | ack[2] == pid:
+                        return
+        raise OSError("no UNSUBACK within %d ms" % self.cloud.ep["timeout_ms"])
 
     def _close_sock(self, c):
         try:
@@ -502,10 +576,15 @@ class Device:
                 self._try_reconnect()
             if self._in:
                 self._dispatch()
+            if self._pending:
+                self._report_due()
             left = time.ticks_diff(deadline, time.ticks_ms())
             if self.connected:
                 try:
                     wait = self._keepalive()
+                    if self._pending:
+                        wait = min(wait, max(0, self.opts["report_min_ms"] - time.ticks_diff(
+                            time.ticks_ms(), self._last_report)))
                     if len(self._out):
                         self._flush()
                     if self.connected and self._poller.poll(max(0, min(left, wait))):
@@ -647,14 +726,19 @@ class Device:
         self._queue(out[0], out[1], self.opts["qos"])
 
     def _system(self, req):
-        """Library-internal downlinks: the codec says what to do in req.params
-        as a list of actions, ("publish", topic, payload) or ("clock", unix_ms)."""
+        """Library-internal downlinks: the codec returns the actions to take:
+        ("clock", unix_ms), ("publish", topic, payload), ("subscribe", topic[, qos]),
+        ("unsubscribe", topic) or ("event", handler_kind, value) to call an app handler."""
         for act in self.cloud.system(req, clock.now_ms()) or ():
             if act[0] == "clock":
                 clock.set(act[1])
                 log.info("clock set from the cloud")
             elif act[0] == "publish":
                 self._queue(act[1], act[2], self.opts["qos"])
+            elif act[0] == "subscribe":
+                self.subscribe(act[1], act[2] if len(act) > 2 else 1)
+            elif act[0] == "unsubscribe":
+                self.unsubscribe(act[1])
             elif act[0] == "event":
                 fn = self._handlers.get(act[1])
                 if fn:
@@ -671,6 +755,31 @@ class Device:
                 fn(event, detail)
             except Exception as e:
                 log.warn("status handler raised %s", _err(e))
+
+
+def _fixed(first, n):
+    """MQTT fixed header: packet type byte and variable-length remaining size."""
+    hdr = bytearray((first,))
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        hdr.append(b | 0x80 if n else b)
+        if not n:
+            return hdr
+
+
+class _Child:
+    """A sub-device seen through its gateway's session."""
+
+    def __init__(self, dev, target):
+        self.dev = dev
+        self.id = target
+
+    def report(self, props, service=None, qos=None):
+        self.dev.report(props, service, qos, self.id)
+
+    def event(self, name, params=None, qos=None):
+        self.dev.event(name, params, qos, self.id)
 
 
 def _b(v):
