@@ -168,8 +168,15 @@ def cmd_sim(args):
         finally:
             broker.stop()
         return 0
-    mod = __import__("iotlink_tools.sims." + args.cloud, fromlist=["run"])
-    return mod.run(args) or 0
+    mod = __import__("iotlink_tools.sims." + args.cloud, fromlist=["main"])
+    if hasattr(mod, "main"):
+        return mod.main(args.rest) or 0
+    sp = argparse.ArgumentParser(prog="iotlink sim " + args.cloud)
+    mod.add_arguments(sp)
+    sub_args = sp.parse_args(args.rest)
+    if args.port and not getattr(sub_args, "port", None):
+        sub_args.port = args.port
+    return mod.run(sub_args) or 0
 
 
 def main(argv=None):
@@ -184,6 +191,7 @@ def main(argv=None):
     p = sub.add_parser("sim", help="run a local cloud")
     p.add_argument("cloud", choices=_sim_choices())
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that local cloud (--help)")
     p.set_defaults(fn=cmd_sim)
     p = sub.add_parser("creds", help="print the MQTT credentials the library would use")
     p.add_argument("cloud", nargs="?", help="(informational; the config's cloud.type decides)")
