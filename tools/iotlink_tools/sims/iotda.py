@@ -405,7 +405,7 @@ def add_arguments(parser):
     parser.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
 
 
-_HELP = """commands (JSON arguments in one word or quoted as the rest of the line):
+_HELP = """commands (a JSON argument is the rest of the line):
   command DEVICE SERVICE NAME {"paras":..}   send a command, wait 20 s for the response
   set DEVICE SERVICE {"prop": value}          property set
   get DEVICE [SERVICE]                        property get
