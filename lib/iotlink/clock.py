@@ -4,7 +4,9 @@
 RP2); the difference is derived from ``time.gmtime(0)``, never assumed.  After
 ``set()`` (from NTP or a cloud's time sync) time is kept as an anchor plus
 ``ticks_ms`` so it stays right even where the RTC cannot be written, and the
-anchor is moved forward daily so ``ticks_diff`` never wraps.
+anchor is moved forward daily so ``ticks_diff`` never wraps.  When nothing
+reads the clock for longer than half a ticks period (6.2 days on boards) the
+port clock, coarse but never wrapping, tells how many periods went by.
 """
 
 import time
@@ -13,10 +15,12 @@ from micropython import const
 # seconds from 1970-01-01 to this port's epoch
 EPOCH = 0 if time.gmtime(0)[0] == 1970 else 946684800
 _NTP_DELTA = const(2208988800)  # 1900 -> 1970
+_NTP_MIN = 3913056000  # 2024-01-01 in NTP seconds: anything below is NTP era 1 (2036+)
 _DAY_MS = const(86400000)
 
 _anchor_ms = None  # Unix ms at _anchor_ticks
 _anchor_ticks = 0
+_anchor_s = 0      # time.time() at _anchor_ticks
 
 
 def synced():
@@ -25,14 +29,19 @@ def synced():
 
 
 def now_ms():
-    global _anchor_ms, _anchor_ticks
+    global _anchor_ms, _anchor_ticks, _anchor_s
     if _anchor_ms is None:
-        return (time.time() + EPOCH) * 1000
+        return int((time.time() + EPOCH) * 1000)  # time() is a float on some ports
     t = time.ticks_ms()
+    s = time.time()
     d = time.ticks_diff(t, _anchor_ticks)
+    # whole ticks periods that ticks_diff cannot see, from the coarse clock
+    p = time.ticks_add(0, -1) + 1  # the ticks period: 2**30 on boards
+    d += (int((s - _anchor_s) * 1000) - d + p // 2) // p * p
     if d > _DAY_MS:
         _anchor_ms += d
         _anchor_ticks = t
+        _anchor_s = s
         d = 0
     return _anchor_ms + d
 
@@ -43,7 +52,7 @@ def now():
 
 def set(unix_ms):
     """Set UTC (Unix milliseconds); also writes the board RTC where there is one."""
-    global _anchor_ms, _anchor_ticks
+    global _anchor_ms, _anchor_ticks, _anchor_s
     _anchor_ms = int(unix_ms)
     _anchor_ticks = time.ticks_ms()
     try:
@@ -52,6 +61,7 @@ def set(unix_ms):
         machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
     except Exception:
         pass  # no RTC (unix port): the anchor alone keeps time
+    _anchor_s = time.time()  # after the RTC write, which moves it
 
 
 def gmtime(unix=None):
@@ -92,6 +102,8 @@ def ntp(host="pool.ntp.org", port=123, timeout_ms=2000):
     secs, frac = struct.unpack("!II", data[40:48])
     if secs == 0:
         raise OSError("NTP server sent no time")
+    if secs < _NTP_MIN:
+        secs += 0x100000000  # the 32-bit seconds field wraps on 2036-02-07
     ms = (secs - _NTP_DELTA) * 1000 + (frac * 1000 >> 32) + rtt // 2
     set(ms)
     return ms

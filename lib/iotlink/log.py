@@ -16,6 +16,8 @@ def secret(value):
         value = value.decode()
     if value and len(value) >= 3 and value not in _secrets:
         _secrets.append(value)
+        # longest first: a short secret inside a long one must not unmask its rest
+        _secrets.sort(key=len, reverse=True)
 
 
 def mask(text):

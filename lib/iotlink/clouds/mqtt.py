@@ -84,8 +84,6 @@ class Cloud:
             return None
         req = Request(kind)
         try:
-            if name is not None:
-                req.name = name.decode()
             body = json.loads(payload) if payload else {}
         except (ValueError, UnicodeError):
             req.error = "payload is not UTF-8 JSON"
@@ -99,6 +97,12 @@ class Cloud:
         elif rid is not None:
             req.error = "id must be a string or integer"
             return req
+        if name is not None:
+            try:
+                req.name = name.decode()
+            except UnicodeError:
+                req.error = "command name in the topic is not UTF-8"
+                return req
         p = body.get("params")
         if kind == GET:
             if p is not None and not (isinstance(p, list) and all(isinstance(n, str) for n in p)):
