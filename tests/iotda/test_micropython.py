@@ -73,7 +73,7 @@ def test_same_results_on_both(upy_run):
 @pytest.mark.parametrize("arch", ["xtensawin", "armv6m"])
 def test_lib_compiles_for_boards(arch, tmp_path):
     lib = os.path.join(ROOT, "lib", "iotlink")
-    for name in ("clouds/iotda.py", "clouds/__init__.py", "request.py", "clock.py", "sign.py",
+    for name in ("clouds/iotda.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
                  "config.py"):
         out = str(tmp_path / "x.mpy")
         subprocess.run(["mpy-cross", "-march=" + arch, "-o", out, os.path.join(lib, name)],
