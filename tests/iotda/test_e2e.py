@@ -13,7 +13,7 @@ HANDLERS = r"""
 def cmd(req):
     n = req.name
     if n == 'echo':
-        return {'got': req.params, 'service': req.service}
+        return {'got': req.params, 'service': req.service, 'target': req.target}
     if n == 'boom':
         raise ValueError('boom')
     if n == 'shadow':
@@ -33,6 +33,13 @@ def cmd(req):
         for t, p in out:
             dev.publish(t, p, 1)
         return {'messages': len(out)}
+    if n == 'kids':
+        now = clock.now()
+        for t, p in [cloud.sub_add([{'node_id': 'n1', 'product_id': 'p'}], now, 'e-add'),
+                     cloud.sub_status({'p_n1': 'ONLINE', 'ghost': 'OFFLINE'}, now)[0],
+                     cloud.sub_delete(['p_n1', 'ghost'], now, 'e-del')]:
+            dev.publish(t, p, 1)
+        return {}
     if n == 'exit':
         stop.append(1)
         return {}
@@ -82,7 +89,9 @@ def test_device_round_trips(iotda, test_ca, upy_run):
     # commands: the response topic carries the same request id (checked by the sim's waiter)
     r = iotda.send_command(d, "Switch", "echo", {"a": 1}, timeout=5)
     assert r == {"result_code": 0, "response_name": "echo",
-                 "paras": {"got": {"a": 1}, "service": "Switch"}}
+                 "paras": {"got": {"a": 1}, "service": "Switch", "target": None}}
+    r = iotda.send_command(d, "Switch", "echo", {}, timeout=5, target="child007")
+    assert r["paras"]["target"] == "child007"
     r = iotda.send_command(d, "Switch", "boom", {}, timeout=5)
     assert r["result_code"] == 1 and "boom" in r["paras"]["error"]
     r = iotda.request(d, "commands", b"{not json", timeout=5)
@@ -94,7 +103,7 @@ def test_device_round_trips(iotda, test_ca, upy_run):
     assert r["result_code"] == 1
     r = iotda.request(d, "commands", {"command_name": "echo", "service_id": "Switch"}, timeout=5)
     assert r == {"result_code": 0, "response_name": "echo",
-                 "paras": {"got": {}, "service": "Switch"}}
+                 "paras": {"got": {}, "service": "Switch", "target": None}}
 
     # property set / get
     assert iotda.set_properties(d, "default", {"temp": 30}, timeout=5) == \
@@ -175,11 +184,23 @@ def test_device_round_trips(iotda, test_ca, upy_run):
     assert [len(b["devices"]) for b in batches] == [100, 100, 50]
     assert iotda.reported["child249"] == {"meter": {"v": 249}}
 
+    # gateway child management: the platform's answers reach the event handler
+    iotda.send_command(d, "Switch", "kids", {}, timeout=5)
+    m = out.expect(r"^EVENT \$sub_device_manager add_sub_device_response (\{.*\}) None")
+    assert [x["device_id"] for x in json.loads(m.group(1))["successful_devices"]] == ["p_n1"]
+    m = out.expect(r"^EVENT \$sub_device_manager sub_device_update_status_response (\{.*\}) None")
+    st = json.loads(m.group(1))
+    assert st["successful_devices"] == [{"device_id": "p_n1", "status": "ONLINE"}]
+    assert [x["device_id"] for x in st["failed_devices"]] == ["ghost"]
+    m = out.expect(r"^EVENT \$sub_device_manager delete_sub_device_response (\{.*\}) None")
+    dl = json.loads(m.group(1))
+    assert dl["successful_devices"] == ["p_n1"] and dl["failed_devices"][0]["device_id"] == "ghost"
+
     iotda.send_command(d, "Switch", "exit", {}, timeout=5)
     text = out.finish()
     stats = json.loads(text.split("STATS ", 1)[1].splitlines()[0])
     assert stats["link_errors"] == 0 and stats["connects"] == 1
-    assert "Traceback" not in text
+    assert "Traceback" not in text and "e2e-secret-1" not in text
 
 
 SIGN1 = r"""
