@@ -227,7 +227,7 @@ class Device:
         merged and sent as one when the interval has passed."""
         if not isinstance(props, dict):
             raise TypeError("report() takes a dict of property values")
-        key = service or ""
+        key = self._skey(service)
         if target is None:
             st = self.state.get(key)
             if st is None:
@@ -308,8 +308,16 @@ class Device:
         self._queue(topic, payload, qos, retain)
 
     def _queue(self, topic, payload, qos, retain=False):
+        # checked here: a message that cannot be sent must not sit at the head
+        # of the outbox and fail every reconnect
         if isinstance(payload, str):
             payload = payload.encode()
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise TypeError("payload must be bytes or str, not %s" % type(payload).__name__)
+        if qos not in (0, 1):
+            raise ValueError("qos must be 0 or 1")
+        if not isinstance(topic, (bytes, bytearray)) or not topic:
+            raise ValueError("topic must be non-empty bytes or str")
         dropped = self._out.put((topic, payload, qos, retain))
         self.stats["queued"] += 1
         if dropped is not None:
@@ -390,7 +398,8 @@ class Device:
         try:
             self._open()
             return True
-        except AuthError:
+        except AuthError as e:
+            self._refused(e)
             raise
         except Exception as e:
             self._failed(e)
@@ -547,12 +556,16 @@ class Device:
         try:
             self._open()
         except AuthError as e:
-            self.error = e
-            self._next_try = time.ticks_add(time.ticks_ms(), self.opts["auth_retry_ms"])
-            log.error("%s; next try in %d s", e, self.opts["auth_retry_ms"] // 1000)
-            self._status(_EV_AUTH, e)
+            self._refused(e)
         except Exception as e:
             self._failed(e)
+
+    def _refused(self, e):
+        """Credentials refused: retrying soon cannot help, wait auth_retry_ms."""
+        self.error = e
+        self._next_try = time.ticks_add(time.ticks_ms(), self.opts["auth_retry_ms"])
+        log.error("%s; next try in %d s", e, self.opts["auth_retry_ms"] // 1000)
+        self._status(_EV_AUTH, e)
 
     def disconnect(self):
         """Close the session cleanly (DISCONNECT: no last will)."""
@@ -695,9 +708,18 @@ class Device:
         else:
             log.debug("no handler for %s", req.kind)
 
+    def _skey(self, service):
+        """The key of a service in self.state: the codec may map its default
+        service and None to one key."""
+        f = getattr(self.cloud, "service_key", None)
+        return f(service) if f else (service or "")
+
     def _values(self, req):
-        """Answer a property get from the last reported values."""
-        st = self.state.get(req.service or "") or {}
+        """Answer a property get from the last reported values.  A codec marks
+        "every service" with req.service == "*": then {service: values}."""
+        if req.service == "*":
+            return {k: dict(v) for k, v in self.state.items()}
+        st = self.state.get(self._skey(req.service)) or {}
         names = req.params
         if not names:
             return dict(st)
@@ -712,7 +734,7 @@ class Device:
             except Exception as e:
                 log.warn("re-report after set failed: %s", _err(e))
         elif isinstance(req.params, dict):
-            self.state.setdefault(req.service or "", {}).update(req.params)
+            self.state.setdefault(self._skey(req.service), {}).update(req.params)
 
     def _reply(self, req, result, err):
         try:

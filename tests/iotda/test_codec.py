@@ -289,7 +289,12 @@ def test_property_get():
     assert body(c.reply(r, {"level": 3}, None)[1]) == {
         "services": [{"service_id": "Battery", "properties": {"level": 3}}]}
     r = c.decode(SYS + b"properties/get/request_id=g3", b"")
-    assert (r.service, r.error) == (None, None)
+    assert (r.service, r.error) == ("*", None)   # no service_id: every service
+    assert body(c.reply(r, {"": {"value": 1}, "Battery": {"level": 3}}, None)[1]) == {
+        "services": [{"service_id": "Temperature", "properties": {"value": 1}},
+                     {"service_id": "Battery", "properties": {"level": 3}}]}
+    assert c.service_key("Temperature") == c.service_key(None) == ""
+    assert c.service_key("Battery") == "Battery"
     many = [{"service_id": "A", "properties": {}}, {"service_id": "B", "properties": {"x": 1}}]
     assert body(c.reply(r, {"services": many}, None)[1]) == {"services": many}
     assert body(c.reply(r, None, "broken")[1]) == {"services": []}

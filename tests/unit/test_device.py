@@ -427,10 +427,8 @@ def test_disconnect_sends_disconnect(rig):
     assert bytes(rig.session.sock.tx).endswith(b"\xe0\x00") and rig.session.sock.closed
 
 
-# ----- defects (strict xfail: they pass once device.py is fixed) ------------------
+# ----- refused credentials and unsendable messages ---------------------------------
 
-@pytest.mark.xfail(strict=True, reason="device.py: connect() raising AuthError schedules no auth "
-                   "back-off, so the next poll() tries the refused credentials again at once")
 def test_auth_refused_by_connect_is_not_retried_at_once(rig):
     rig.broker.connack = [5]
     dev = rig.device(session={"auth_retry_ms": 300000})
@@ -440,9 +438,6 @@ def test_auth_refused_by_connect_is_not_retried_at_once(rig):
     assert rig.broker.attempts == 1
 
 
-@pytest.mark.xfail(strict=True, reason="device.py: publish() queues any payload/qos; one that "
-                   "cannot be sent fails _flush, which drops the link, and stays at the head "
-                   "of the outbox, so every reconnect fails the same way")
 @pytest.mark.parametrize("payload,qos", [({"a": 1}, 0), (12, 1), (b"x", 2)])
 def test_unsendable_publish_does_not_poison_the_session(rig, payload, qos):
     dev = rig.device(session={"backoff_min_ms": 100, "backoff_max_ms": 1000})

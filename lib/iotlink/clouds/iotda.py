@@ -450,11 +450,15 @@ class Cloud:
             if svc is not None and not isinstance(svc, str):
                 req.error = "service_id must be a string"
                 return req
-            req.service = self._own(svc)
+            req.service = self._own(svc) if svc else "*"  # no service_id: all services
         return req
 
     def _own(self, svc):
         return None if not svc or svc == self.service else svc
+
+    def service_key(self, service):
+        """The configured service and None are one service to Device.state."""
+        return "" if not service or service == self.service else service
 
     def _message(self, payload):
         """System-format JSON -> dict; anything else stays raw bytes."""
@@ -494,6 +498,9 @@ class Cloud:
                 ss = []
             elif result is not None and isinstance(result.get("services"), list):
                 ss = result["services"]  # the handler built the IoTDA list itself
+            elif req.service == "*":   # {service: values} for every service
+                ss = [{"service_id": k or self.service, "properties": v}
+                      for k, v in (result or {}).items() if isinstance(v, dict)]
             else:
                 ss = [{"service_id": req.service or self.service, "properties": result or {}}]
             body = {"services": ss}
