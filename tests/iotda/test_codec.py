@@ -446,3 +446,12 @@ def test_bootstrap_mode():
     assert iotda.Cloud(new).credentials(NOW)[0] == DID + "_0_0_2024022923"
     with pytest.raises(ValueError, match="100414"):
         iotda.bootstrapped(cfg, {"errorCode": "100414", "errorMsg": "Failed to match"})
+
+
+def test_own_replies_echoed_by_the_broker_are_ignored_quietly():
+    c = cloud()
+    for rest in (b"commands/response/request_id=1", b"properties/set/response/request_id=2",
+                 b"properties/get/response/request_id=3"):
+        r = c.decode(SYS + rest, b'{"result_code": 0}')
+        assert r.kind == SYSTEM and c.system(r, 0) == []
+    assert c.decode(SYS + b"shadow/get/response/request_id=4", b'{"shadow": []}').name == "shadow"

@@ -27,61 +27,154 @@ def _print_uplinks(console, prefix):
         time.sleep(0.1)
 
 
+class _MqttDemo:
+    """The plain-MQTT local cloud for `iotlink run`: a mosquitto and an operator
+    speaking the documented topic convention."""
+
+    device_id = "demo-board"
+
+    def __init__(self, work, port=0):
+        from .broker import Mosquitto
+        from .console import Console
+        self.broker = Mosquitto(port=port or None).start()
+        self.base = "iotlink/%s/" % self.device_id
+        self.console = Console(self.broker.port).subscribe(self.base + "#")
+        self._n = 0
+        threading.Thread(target=_print_uplinks, args=(self.console, self.base + "up/"),
+                         daemon=True).start()
+        print("local broker: mosquitto on 127.0.0.1:%d (watch: mosquitto_sub -p %d -t '%s#' -v)"
+              % (self.broker.port, self.broker.port, self.base), flush=True)
+
+    def config(self):
+        return {"cloud": {"type": "mqtt", "host": "127.0.0.1", "port": self.broker.port,
+                          "client_id": self.device_id, "keepalive": 30}}
+
+    def wait_online(self, timeout):
+        self.console.wait(lambda t, p: t == self.base + "status" and p == b"online", timeout=timeout)
+
+    def _call(self, sub, params):
+        self._n += 1
+        body = {"id": "op-%d" % self._n, "params": params}
+        print("  cloud -> %sdown/%s %s" % (self.base, sub, json.dumps(body)), flush=True)
+        self.console.publish(self.base + "down/" + sub, json.dumps(body))
+        _, p = self.console.wait(lambda t, p: t == self.base + "up/reply"
+                                 and json.loads(p).get("id") == body["id"], timeout=10)
+        return json.loads(p)
+
+    def command(self, name, params):
+        return self._call("command/" + name, params)
+
+    def set(self, props):
+        return self._call("set", props)
+
+    def get(self, names):
+        return self._call("get", names)
+
+    def stop(self):
+        self.console.close()
+        self.broker.stop()
+
+
+class _IotdaDemo:
+    """The local IoTDA for `iotlink run --cloud iotda`: TLS with a local CA."""
+
+    device_id = "demo_product_demo-board"
+
+    def __init__(self, work, port=0):
+        from .certs import make_ca
+        from .sims.iotda import LocalIoTDA
+        ca = make_ca(os.path.join(work, "ca"))
+        self.sim = LocalIoTDA({self.device_id: "demo-secret-0001"}, tls=ca).start()
+        print("local IoTDA: MQTTS on 127.0.0.1:%d (MQTT %d), device %s"
+              % (self.sim.tls_port, self.sim.port, self.device_id), flush=True)
+        threading.Thread(target=self._print_uplinks, daemon=True).start()
+
+    def _print_uplinks(self):
+        seen = 0
+        while True:
+            ups = self.sim.uplinks
+            while seen < len(ups):
+                did, rest, payload = ups[seen]
+                seen += 1
+                if "/response/" not in rest:
+                    print("  cloud <- %s %s" % (rest, payload.decode(errors="replace")), flush=True)
+            time.sleep(0.1)
+
+    def config(self):
+        return self.sim.config(self.device_id, tls=True, keepalive=60)
+
+    def wait_online(self, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.sim.versions.get(self.device_id) is not None or self.sim.uplinks:
+                return
+            time.sleep(0.2)
+        raise TimeoutError("the board did not come online")
+
+    def _show(self, what, r):
+        print("  cloud <- %s: %s" % (what, json.dumps(r)), flush=True)
+        return r
+
+    def command(self, name, params):
+        print("  cloud -> command %s %s" % (name, json.dumps(params)), flush=True)
+        return self._show("command response", self.sim.send_command(self.device_id, "default", name, params))
+
+    def set(self, props):
+        print("  cloud -> properties set %s" % json.dumps(props), flush=True)
+        return self._show("set response", self.sim.set_properties(self.device_id, "default", props))
+
+    def get(self, names):
+        print("  cloud -> properties get", flush=True)
+        return self._show("get response", self.sim.get_properties(self.device_id, "default"))
+
+    def stop(self):
+        self.sim.stop()
+
+
+_DEMOS = {"mqtt": _MqttDemo, "iotda": _IotdaDemo}
+
+
 def cmd_run(args):
-    """The firmware on the unix port against a local broker, with a scripted
+    """The firmware on the unix port against a local cloud, with a scripted
     operator sending commands so the round trip is visible."""
-    from .broker import Mosquitto
-    from .console import Console
     from .deps import fetch_umqtt
     from . import upy
-    if args.cloud != "mqtt":
-        sys.exit("iotlink run: the local %s cloud is not available yet; try --cloud mqtt" % args.cloud)
+    if args.cloud not in _DEMOS:
+        sys.exit("iotlink run: no local %s cloud for the demo yet; choose one of: %s"
+                 % (args.cloud, ", ".join(sorted(_DEMOS))))
     fetch_umqtt(quiet=True)
     work = tempfile.mkdtemp(prefix="iotlink-run-")
-    broker = Mosquitto(port=args.port or None).start()
-    device_id = "demo-board"
-    cfg = {"cloud": {"type": "mqtt", "host": "127.0.0.1", "port": broker.port,
-                     "client_id": device_id, "keepalive": 30},
-           "app": {"report_interval": args.interval, "run_seconds": args.seconds}}
+    demo = _DEMOS[args.cloud](work, args.port)
+    cfg = demo.config()
+    cfg["app"] = {"report_interval": args.interval, "run_seconds": args.seconds}
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    base = "iotlink/%s/" % device_id
-    console = Console(broker.port).subscribe(base + "#")
-    print("local broker: mosquitto on 127.0.0.1:%d (watch: mosquitto_sub -p %d -t '%s#' -v)"
-          % (broker.port, broker.port, base), flush=True)
     print("firmware: micropython firmware/main.py (board 'unix'), config in %s" % work, flush=True)
-    threading.Thread(target=_print_uplinks, args=(console, base + "up/"), daemon=True).start()
     env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
     proc = subprocess.Popen([upy.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
                             cwd=work, env=env)
-    script = [("command/ping", {"id": "op-1", "params": {"hello": "board"}}),
-              ("command/led", {"id": "op-2", "params": {"on": True}}),
-              ("get", {"id": "op-3", "params": ["led", "interval"]}),
-              ("set", {"id": "op-4", "params": {"led": False}}),
-              ("command/nope", {"id": "op-5"})]
     try:
-        console.wait(lambda t, p: t == base + "status" and p == b"online", timeout=20)
-        for sub, body in script:
+        demo.wait_online(20)
+        for step in (lambda: demo.command("ping", {"hello": "board"}),
+                     lambda: demo.command("led", {"on": True}),
+                     lambda: demo.get(["led", "interval"]),
+                     lambda: demo.set({"led": False}),
+                     lambda: demo.command("nope", {})):
             time.sleep(1.0)
-            print("  cloud -> %sdown/%s %s" % (base, sub, json.dumps(body)), flush=True)
-            console.publish(base + "down/" + sub, json.dumps(body))
-            _, p = console.wait(lambda t, p: t == base + "up/reply"
-                                and json.loads(p).get("id") == body["id"], timeout=10)
+            step()
         print("round trips done; the board keeps reporting (Ctrl-C to stop)" if not args.seconds
               else "round trips done; running until %d s" % args.seconds, flush=True)
         proc.wait()
     except KeyboardInterrupt:
         pass
-    except TimeoutError as e:
+    except Exception as e:
         print("iotlink run: %s" % e, file=sys.stderr)
-        proc.terminate()
         return 1
     finally:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(5)
-        console.close()
-        broker.stop()
+        demo.stop()
     return proc.returncode or 0
 
 

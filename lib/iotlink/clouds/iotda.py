@@ -403,6 +403,10 @@ class Cloud:
         if i <= 0 or rest[i - 1] != 47:  # "/"
             return None
         what = rest[:i - 1]
+        if what.endswith(b"/response") and what != b"shadow/get/response":
+            # our own reply coming back through a "commands/#"-style filter on a
+            # broker that echoes (the real platform does not): nothing to do
+            return Request(SYSTEM, "echo")
         try:
             rid = rest[i + 11:].decode()
         except UnicodeError:
@@ -518,6 +522,8 @@ class Cloud:
             return [("event", EVENT, Request(EVENT, "bootstrap", req.params))]
         if req.name == "shadow":
             return [("event", EVENT, Request(EVENT, "shadow", req.params, target=req.target, rid=req.rid))]
+        if req.name == "echo":
+            return []
         acts = []
         tgt = req.target
         for sid, et, p, eid in req.params or ():
