@@ -8,7 +8,7 @@ clock reads: ``now`` (Unix seconds) is passed in.
 
 from ..errors import ConfigError
 
-TYPES = ("mqtt", "iotda")
+TYPES = ("mqtt", "iotda", "iotkit")
 
 
 def load(cfg):
