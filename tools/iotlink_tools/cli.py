@@ -241,6 +241,26 @@ def cmd_build(args):
     return 0
 
 
+def cmd_deploy(args):
+    from .board_tools import deploy, ToolError
+    try:
+        deploy(args.port, args.board, args.config, mpy=not args.no_mpy)
+    except ToolError as e:
+        print("iotlink deploy: %s" % e, file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_flash(args):
+    from .board_tools import flash, ToolError
+    try:
+        flash(args.port, args.board, args.firmware, args.baud)
+    except ToolError as e:
+        print("iotlink flash: %s" % e, file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_deps(args):
     from .deps import fetch_umqtt
     print(fetch_umqtt())
@@ -294,6 +314,19 @@ def main(argv=None):
     p.add_argument("--arch", action="append", choices=ARCHS)
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(fn=cmd_build)
+    from .board_tools import boards
+    p = sub.add_parser("deploy", help="compile and copy lib, firmware and config to a board")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0")
+    p.add_argument("--board", required=True, choices=[b for b in boards() if b != "unix"])
+    p.add_argument("--config", default="config.json")
+    p.add_argument("--no-mpy", action="store_true", help="copy .py sources instead of .mpy")
+    p.set_defaults(fn=cmd_deploy)
+    p = sub.add_parser("flash", help="write a MicroPython firmware image to a board")
+    p.add_argument("--port", required=True)
+    p.add_argument("--board", required=True, choices=[b for b in boards() if b != "unix"])
+    p.add_argument("--firmware", required=True, help=".bin (ESP32) or .uf2 (Pico W) file")
+    p.add_argument("--baud", type=int, default=460800)
+    p.set_defaults(fn=cmd_flash)
     p = sub.add_parser("bench", help="iotlink against raw umqtt.simple: heap, allocation, rate")
     p.set_defaults(fn=lambda a: __import__("iotlink_tools.bench", fromlist=["main"]).main(a))
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")

@@ -1,0 +1,149 @@
+"""The iotlink command without hardware: the exact mpremote/esptool calls,
+argument checking and errors that name the fix."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from iotlink_tools import board_tools, cli, paths
+
+FAKE = """#!%s
+import json, os, sys
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")
+sys.exit(int(os.environ.get("FAKE_RC", "0")))
+"""
+
+
+@pytest.fixture
+def fake_tools(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("mpremote", "esptool"):
+        p = bin_dir / name
+        p.write_text(FAKE % sys.executable)
+        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("FAKE_LOG", str(log))
+
+    def calls():
+        return [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    return calls
+
+
+@pytest.fixture
+def good_config(tmp_path):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"cloud": {"type": "mqtt", "host": "broker.local", "client_id": "b1"}}))
+    return str(p)
+
+
+def test_flash_esp32_variants_use_chip_and_offset(fake_tools, tmp_path):
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(b"\0" * 16)
+    for board, chip, offset in (("esp32", "esp32", "0x1000"), ("esp32s3", "esp32s3", "0x0"),
+                                ("esp32c3", "esp32c3", "0x0")):
+        assert cli.main(["flash", "--port", "/dev/ttyUSB0", "--board", board, "--firmware", str(fw)]) == 0
+        erase, write = fake_tools()[-2:]
+        assert erase == ["esptool", "--chip", chip, "--port", "/dev/ttyUSB0", "erase-flash"]
+        assert write == ["esptool", "--chip", chip, "--port", "/dev/ttyUSB0", "--baud", "460800",
+                         "write-flash", offset, str(fw)]
+
+
+def test_flash_refuses_wrong_image_and_missing_file(fake_tools, tmp_path, capsys):
+    uf2 = tmp_path / "fw.uf2"
+    uf2.write_bytes(b"x")
+    assert cli.main(["flash", "--port", "p", "--board", "esp32", "--firmware", str(uf2)]) == 2
+    assert ".bin image" in capsys.readouterr().err
+    assert cli.main(["flash", "--port", "p", "--board", "esp32", "--firmware", "nope.bin"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert fake_tools() == []
+
+
+def test_flash_pico_w_explains_bootsel(fake_tools, tmp_path, capsys):
+    uf2 = tmp_path / "RPI_PICO_W.uf2"
+    uf2.write_bytes(b"x")
+    assert cli.main(["flash", "--port", "p", "--board", "picow", "--firmware", str(uf2)]) == 0
+    assert "BOOTSEL" in capsys.readouterr().out
+    assert fake_tools() == []
+
+
+def test_deploy_copies_only_changed_files_and_installs_umqtt_once(fake_tools, good_config, tmp_path):
+    changed = board_tools.deploy("/dev/ttyACM0", "picow", good_config, state_dir=str(tmp_path))
+    calls = fake_tools()
+    copy, mip, reset = calls
+    assert copy[:4] == ["mpremote", "connect", "/dev/ttyACM0", "exec"]
+    dsts = [copy[i + 4] for i, a in enumerate(copy) if a == "+"]
+    assert ":lib/iotlink/device.mpy" in dsts and ":main.py" in dsts and ":board.py" in dsts
+    assert ":config.json" in dsts and ":board.json" in dsts
+    assert all(copy[i + 1:i + 3] == ["fs", "cp"] for i, a in enumerate(copy) if a == "+")
+    assert len(dsts) == len(changed)
+    assert mip == ["mpremote", "connect", "/dev/ttyACM0", "mip", "install", "umqtt.simple"]
+    assert reset == ["mpremote", "connect", "/dev/ttyACM0", "reset"]
+    # nothing changed: no copy, no second mip install
+    assert board_tools.deploy("/dev/ttyACM0", "picow", good_config, state_dir=str(tmp_path)) == []
+    assert fake_tools()[3:] == [["mpremote", "connect", "/dev/ttyACM0", "reset"]]
+    # one file changed: only it is copied
+    cfg = json.loads(open(good_config).read())
+    cfg["cloud"]["client_id"] = "b2"
+    open(good_config, "w").write(json.dumps(cfg))
+    changed = board_tools.deploy("/dev/ttyACM0", "picow", good_config, state_dir=str(tmp_path))
+    assert [d for _, d in changed] == ["config.json"]
+
+
+def test_deploy_esp32_skips_mip_because_umqtt_is_frozen(fake_tools, good_config, tmp_path):
+    board_tools.deploy("/dev/ttyUSB0", "esp32", good_config, state_dir=str(tmp_path))
+    assert not [c for c in fake_tools() if "mip" in c]
+
+
+def test_deploy_names_the_bad_config_field_before_touching_the_board(fake_tools, tmp_path, capsys):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"cloud": {"type": "mqtt", "client_id": "b1"}}))
+    assert cli.main(["deploy", "--port", "/dev/ttyUSB0", "--board", "esp32", "--config", str(p)]) == 2
+    assert "cloud.host" in capsys.readouterr().err
+    assert cli.main(["deploy", "--port", "/dev/ttyUSB0", "--board", "esp32", "--config",
+                     str(tmp_path / "missing.json")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert fake_tools() == []
+
+
+def test_deploy_reports_a_missing_board(fake_tools, good_config, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_RC", "1")
+    assert cli.main(["deploy", "--port", "/dev/ttyUSB9", "--board", "esp32", "--config", good_config]) == 2
+    err = capsys.readouterr().err
+    assert "copy failed" in err or "no board answers" in err
+
+
+def test_unknown_board_is_an_argument_error():
+    with pytest.raises(SystemExit):
+        cli.main(["deploy", "--port", "p", "--board", "esp8266"])
+
+
+def test_creds_prints_what_the_library_sends(tmp_path, capsys):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"cloud": {"type": "mqtt", "host": "h.example", "client_id": "c1",
+                                       "username": "u1", "password": "p1-secret"}}))
+    assert cli.main(["creds", "--config", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "h.example" in out and "c1" in out and "u1" in out and "p1-secret" in out
+
+
+def test_build_every_arch(tmp_path):
+    for arch in ("xtensawin", "armv6m"):
+        sizes = cli.build(arch, str(tmp_path / arch))
+        assert "iotlink/device.py" in sizes and all(os.path.exists(tmp_path / arch / (k[:-3] + ".mpy"))
+                                                    for k in sizes)
+
+
+def test_run_demo_round_trips_on_the_unix_port():
+    r = subprocess.run([sys.executable, "-m", "iotlink_tools.cli", "run", "--seconds", "9"],
+                       cwd=os.path.join(paths.ROOT, "tools"), capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '"id":"op-1","ok":true,"name":"ping"' in r.stdout
+    assert "LED on" in r.stdout and "round trips done" in r.stdout
+    assert '"ok":false,"name":"nope"' in r.stdout

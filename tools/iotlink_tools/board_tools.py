@@ -1,0 +1,180 @@
+"""Getting iotlink onto a real board: `iotlink deploy` and `iotlink flash`.
+
+Both shell out to the standard tools (mpremote, esptool), found on PATH, and
+print each step.  Failures name the fix.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from . import paths
+
+
+class ToolError(Exception):
+    pass
+
+
+def boards():
+    return sorted(n for n in os.listdir(paths.BOARDS)
+                  if os.path.exists(os.path.join(paths.BOARDS, n, "board.json")))
+
+
+def board_facts(name):
+    path = os.path.join(paths.BOARDS, name, "board.json")
+    if not os.path.exists(path):
+        raise ToolError("unknown board %r: choose one of %s" % (name, ", ".join(boards())))
+    with open(path) as f:
+        return json.load(f)
+
+
+def _tool(name, package):
+    exe = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
+    if not os.path.exists(exe):
+        raise ToolError("%s not found: pip install %s (or: pip install -e '.[board]')" % (name, package))
+    return exe
+
+
+def _step(i, n, text):
+    print("[%d/%d] %s" % (i, n, text), flush=True)
+
+
+def _run(cmd, what, port):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        out = (r.stderr or r.stdout).strip()
+        if "could not" in out.lower() or "no such file" in out.lower() or "failed to access" in out.lower():
+            raise ToolError("%s: no board answers on %s (check the USB cable and the port; "
+                            "`mpremote devs` lists serial ports)\n%s" % (what, port, out))
+        raise ToolError("%s failed: %s" % (what, out or "exit %d" % r.returncode))
+    return r.stdout
+
+
+def check_config(path):
+    """Validate config.json with the library itself (on MicroPython) before it
+    goes onto a board, so a missing field is named here, not on the serial console."""
+    from . import upy
+    if not os.path.exists(path):
+        raise ToolError("%s not found: write one from examples/ (see README, config.json)" % path)
+    code = ("import sys\nfrom iotlink import config, clouds\n"
+            "try:\n    clouds.load(config.load(sys.argv[1]))\n"
+            "except Exception as e:\n    print('CONFIG', e)\n")
+    script = os.path.join(paths.ROOT, "build", "check_config.py")
+    os.makedirs(os.path.dirname(script), exist_ok=True)
+    with open(script, "w") as f:
+        f.write(code)
+    r = upy.run(script, args=(os.path.abspath(path),), timeout=30)
+    for line in r.stdout.splitlines():
+        if line.startswith("CONFIG "):
+            raise ToolError("%s: %s" % (path, line[7:]))
+
+
+def _sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def deploy(port, board, config="config.json", state_dir=None, mpy=True):
+    """Compile lib/ for the board, copy what changed since the last deploy to
+    this port, install umqtt.simple where the firmware lacks it, reset."""
+    from .cli import build
+    facts = board_facts(board)
+    if facts["port"] == "unix":
+        raise ToolError("the unix board runs on this computer: use `iotlink run`")
+    mpremote = _tool("mpremote", "mpremote")
+    steps = 5
+    _step(1, steps, "checking %s" % config)
+    check_config(config)
+    _step(2, steps, "compiling lib/ for %s (%s)" % (board, facts["arch"]))
+    out = os.path.join(paths.ROOT, "build", facts["arch"])
+    if mpy:
+        build(facts["arch"], out)
+        lib_files = [(os.path.join(d, f), os.path.relpath(os.path.join(d, f), out))
+                     for d, _, fs in os.walk(out) for f in fs if f.endswith(".mpy")]
+    else:
+        lib_files = [(os.path.join(d, f), os.path.relpath(os.path.join(d, f), paths.LIB))
+                     for d, _, fs in os.walk(paths.LIB) for f in fs if f.endswith(".py")]
+    files = [(src, "lib/" + rel) for src, rel in sorted(lib_files)]
+    files += [(os.path.join(paths.FIRMWARE, "main.py"), "main.py"),
+              (os.path.join(paths.FIRMWARE, "boot.py"), "boot.py"),
+              (os.path.join(paths.BOARDS, "generic", "board.py"), "board.py"),
+              (os.path.join(paths.BOARDS, board, "board.json"), "board.json"),
+              (config, "config.json")]
+    state_dir = state_dir or os.path.join(paths.ROOT, "build")
+    os.makedirs(state_dir, exist_ok=True)
+    state_path = os.path.join(state_dir, "deployed-%s.json" % port.strip("/").replace("/", "_"))
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        state = {}
+    if state.get("board") != board:
+        state = {"board": board, "files": {}}
+    changed = [(src, dst) for src, dst in files if state["files"].get(dst) != _sha(src)]
+    _step(3, steps, "copying %d changed file(s) of %d" % (len(changed), len(files)))
+    if changed:
+        dirs = sorted({os.path.dirname(dst) for _, dst in changed if os.path.dirname(dst)})
+        mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n" % (
+            _parents(dirs),)
+        cmd = [mpremote, "connect", port, "exec", mk]
+        for src, dst in changed:
+            cmd += ["+", "fs", "cp", src, ":" + dst]
+        _run(cmd, "copy", port)
+        for src, dst in changed:
+            state["files"][dst] = _sha(src)
+    if not facts.get("umqtt_frozen") and not state.get("umqtt"):
+        _step(4, steps, "installing umqtt.simple (not frozen in %s firmware)" % facts["firmware_board"])
+        _run([mpremote, "connect", port, "mip", "install", "umqtt.simple"], "mip install", port)
+        state["umqtt"] = True
+    else:
+        _step(4, steps, "umqtt.simple already on the board")
+    with open(state_path, "w") as f:
+        json.dump(state, f, indent=1)
+    _step(5, steps, "resetting the board")
+    _run([mpremote, "connect", port, "reset"], "reset", port)
+    return changed
+
+
+def _parents(dirs):
+    out = []
+    for d in dirs:
+        parts = d.split("/")
+        for i in range(1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def flash(port, board, firmware, baud=460800):
+    """Write a MicroPython firmware image: esptool for ESP32 chips, UF2 copy for RP2."""
+    facts = board_facts(board)
+    if not os.path.exists(firmware):
+        raise ToolError("firmware file %s not found (download %s from micropython.org/download)"
+                        % (firmware, facts.get("firmware_board", board)))
+    if facts.get("uf2"):
+        if not firmware.endswith(".uf2"):
+            raise ToolError("%s takes a .uf2 image, not %s" % (facts["name"], os.path.basename(firmware)))
+        drives = glob.glob("/media/*/RPI-RP2") + glob.glob("/media/*/RP2350") + glob.glob("/run/media/*/RPI-RP2")
+        if not drives:
+            print("Hold BOOTSEL while plugging the %s in (or run `mpremote bootloader`), "
+                  "then run this again; or copy %s to the RPI-RP2 drive yourself." % (facts["name"], firmware))
+            return None
+        _step(1, 1, "copying %s to %s" % (os.path.basename(firmware), drives[0]))
+        shutil.copy(firmware, drives[0])
+        return drives[0]
+    if facts["port"] != "esp32":
+        raise ToolError("no flashing recipe for %s" % board)
+    if not firmware.endswith(".bin"):
+        raise ToolError("%s takes a .bin image, not %s" % (facts["name"], os.path.basename(firmware)))
+    esptool = _tool("esptool", "esptool")
+    _step(1, 2, "erasing flash of the %s on %s" % (facts["chip"], port))
+    _run([esptool, "--chip", facts["chip"], "--port", port, "erase-flash"], "erase", port)
+    _step(2, 2, "writing %s at %s" % (os.path.basename(firmware), facts["flash_offset"]))
+    _run([esptool, "--chip", facts["chip"], "--port", port, "--baud", str(baud),
+          "write-flash", facts["flash_offset"], firmware], "write", port)
+    return facts["flash_offset"]
