@@ -8,7 +8,7 @@ clock reads: ``now`` (Unix seconds) is passed in.
 
 from ..errors import ConfigError
 
-TYPES = ("mqtt", "iotda", "iotkit")
+TYPES = ("mqtt", "iotda", "iotkit", "thingscloud")
 
 
 def load(cfg):
