@@ -357,8 +357,7 @@ class Cloud:
         return None
 
     def _deregistered(self, req):
-        body = req.params
-        p = body.get("params") if isinstance(body, dict) else None
+        p = req.params
         topic = self._base + b"s/deregister_reply"
         err = req.error
         if err is None and not (isinstance(p, dict) and isinstance(p.get("deviceName"), str)):
