@@ -1,0 +1,136 @@
+"""SenseCAP measurement and status IDs: name and unit, looked up on demand.
+
+One bytes constant, ``\\n<id>:<name>:<unit>`` per entry, searched per lookup:
+nothing is parsed at import and a lookup allocates only the two strings it
+returns.  Sources: the official List of Measurement IDs, the additional IDs
+Seeed's own integrations and decoders use (4154-4164, 4197-4213, 5001-5003,
+6152), the decoders' 3xxx device block and the List of Device Status IDs.
+Units are left empty where the sources give none.  IDs in the runs below
+(4158-4161, 4165-4184, 3945-3964, 3976-3979) are computed, not stored.
+"""
+
+_T = (b"\n4097:Air Temperature:\xe2\x84\x83"
+      b"\n4098:Air Humidity:%RH"
+      b"\n4099:Light Intensity:Lux"
+      b"\n4100:CO2:ppm"
+      b"\n4101:Barometric Pressure:Pa"
+      b"\n4102:Soil Temperature:\xe2\x84\x83"
+      b"\n4103:Soil Moisture:%"
+      b"\n4104:Wind Direction:\xc2\xb0"
+      b"\n4105:Wind Speed:m/s"
+      b"\n4106:pH:pH"
+      b"\n4107:Light Quantum:\xc2\xb5mol/m\xc2\xb2\xc2\xb7s"
+      b"\n4108:Electrical Conductivity:dS/m"
+      b"\n4109:Dissolved Oxygen:mg/L"
+      b"\n4110:Soil Volumetric Water Content:%"
+      b"\n4111:Soil Electrical Conductivity:dS/m"
+      b"\n4112:Soil Temperature:\xe2\x84\x83"
+      b"\n4113:Rainfall Hourly:mm/hour"
+      b"\n4115:Distance:cm"
+      b"\n4116:Water Leak:"
+      b"\n4117:Liquid Level:cm"
+      b"\n4118:NH3:ppm"
+      b"\n4119:H2S:ppm"
+      b"\n4120:Flow Rate:m\xc2\xb3/h"
+      b"\n4121:Total Flow:m\xc2\xb3"
+      b"\n4122:Oxygen Concentration:%vol"
+      b"\n4123:Water Electrical Conductivity:\xc2\xb5S/cm"
+      b"\n4124:Water Temperature:\xe2\x84\x83"
+      b"\n4125:Soil Heat Flux:W/m\xc2\xb2"
+      b"\n4126:Sunshine Duration:h"
+      b"\n4127:Total Solar Radiation:W/m\xc2\xb2"
+      b"\n4128:Water Surface Evaporation:mm"
+      b"\n4129:Photosynthetically Active Radiation (PAR):\xc2\xb5mol/m\xc2\xb2\xc2\xb7s"
+      b"\n4130:Accelerometer:m/s"
+      b"\n4131:Sound Intensity:"
+      b"\n4133:Soil Tension:kPa"
+      b"\n4134:Salinity:mg/L"
+      b"\n4135:TDS:mg/L"
+      b"\n4136:Leaf Temperature:\xe2\x84\x83"
+      b"\n4137:Leaf Wetness:%"
+      b"\n4138:Soil Moisture 10 cm:%"
+      b"\n4139:Soil Moisture 20 cm:%"
+      b"\n4140:Soil Moisture 30 cm:%"
+      b"\n4141:Soil Moisture 40 cm:%"
+      b"\n4142:Soil Temperature 10 cm:\xe2\x84\x83"
+      b"\n4143:Soil Temperature 20 cm:\xe2\x84\x83"
+      b"\n4144:Soil Temperature 30 cm:\xe2\x84\x83"
+      b"\n4145:Soil Temperature 40 cm:\xe2\x84\x83"
+      b"\n4146:PM2.5:\xc2\xb5g/m\xc2\xb3"
+      b"\n4147:PM10:\xc2\xb5g/m\xc2\xb3"
+      b"\n4148:Noise:dB"
+      b"\n4150:Accelerometer X:m/s\xc2\xb2"
+      b"\n4151:Accelerometer Y:m/s\xc2\xb2"
+      b"\n4152:Accelerometer Z:m/s\xc2\xb2"
+      b"\n4154:Salinity:PSU"
+      b"\n4155:ORP:mV"
+      b"\n4156:Turbidity:NTU"
+      b"\n4157:Ammonia ion:mg/L"
+      b"\n4162:N Content:mg/kg"
+      b"\n4163:P Content:mg/kg"
+      b"\n4164:K Content:mg/kg"
+      b"\n4190:UV Index:"
+      b"\n4191:Peak Wind Gust:m/s"
+      b"\n4192:Sound Intensity:dB"
+      b"\n4193:Light Intensity:"
+      b"\n4195:TVOC:ppb"
+      b"\n4196:Soil moisture intensity:"
+      b"\n4197:Longitude:\xc2\xb0"
+      b"\n4198:Latitude:\xc2\xb0"
+      b"\n4199:Light:%"
+      b"\n4200:SOS Event:"
+      b"\n4201:Ultraviolet Radiation:W/m\xc2\xb2"
+      b"\n4202:Dew point temperature:\xe2\x84\x83"
+      b"\n4203:Temperature:\xe2\x84\x83"
+      b"\n4204:Soil Pore Water Electrical Conductivity:mS/cm"
+      b"\n4205:Epsilon:"
+      b"\n4206:VOC_INDEX:"
+      b"\n4207:Noise:"
+      b"\n4208:Custom event:"
+      b"\n4210:Accelerometer X:"
+      b"\n4211:Accelerometer Y:"
+      b"\n4212:Accelerometer Z:"
+      b"\n4213:Rain Accumulation:mm"
+      b"\n5001:Wi-Fi MAC Scan:"
+      b"\n5002:BLE Beacon Scan:"
+      b"\n5003:Event List:"
+      b"\n5100:Switch:"
+      b"\n6152:GNSS Payload:"
+      b"\n3000:Battery:"
+      b"\n3001:Hardware Version:"
+      b"\n3009:Signal Strength:"
+      b"\n3013:On-board Temperature:\xe2\x84\x83"
+      b"\n3017:Charging State:"
+      b"\n3502:Firmware Version:"
+      b"\n3576:Positioning Status:"
+      b"\n3900:Uplink Interval:"
+      b"\n3940:Work Mode:"
+      b"\n3941:SOS Mode:"
+      b"\n3942:Heartbeat Interval:"
+      b"\n3943:Periodic Interval:"
+      b"\n3944:Event Interval:"
+      b"\n3965:Positioning Strategy:"
+      b"\n3972:Wi-Fi Scan Max:"
+      b"\n3973:Beacon Scan Max:"
+      b"\n3974:Accelerometer Enable:"
+      b"\n")
+
+
+def lookup(mid):
+    """(name, unit) of a measurement or status ID (int), or None if unknown."""
+    if 4165 <= mid <= 4174:
+        return "Measurement%d" % (mid - 4164), ""
+    if 4175 <= mid <= 4184:
+        return "AI Detection No.%02d" % (mid - 4174), ""
+    if 4158 <= mid <= 4161:
+        return "Electrical Conductivity", "mS/cm"
+    if 3945 <= mid <= 3964 or 3976 <= mid <= 3979:
+        return "Device Setting %d" % mid, ""
+    p = b"\n%d:" % mid
+    i = _T.find(p)
+    if i < 0:
+        return None
+    i += len(p)
+    j = _T.find(b":", i)
+    k = _T.find(b"\n", j)
+    return _T[i:j].decode(), _T[j + 1:k].decode()
