@@ -8,7 +8,7 @@ clock reads: ``now`` (Unix seconds) is passed in.
 
 from ..errors import ConfigError
 
-TYPES = ("mqtt", "iotda", "iotkit", "thingscloud")
+TYPES = ("mqtt", "iotda", "iotkit", "thingscloud", "sensecap")
 
 
 def load(cfg):
