@@ -109,21 +109,26 @@ def endpoint(c, port, tls, keepalive, ka_lo=1, ka_hi=65535, host=REQUIRED):
     return ep
 
 
+# name, default, lowest, highest
+_SESSION = (
+    ("outbox", 32, 1, 1000),
+    ("inbox", 16, 1, 100),
+    ("max_payload", 8192, 64, 1048576),
+    ("backoff_min_ms", 1000, 10, 600000),
+    ("backoff_max_ms", 30000, 10, 3600000),
+    ("stable_ms", 60000, 0, 3600000),
+    ("auth_retry_ms", 300000, 100, 86400000),
+    ("qos", 1, 0, 1),
+    ("report_min_ms", 0, 0, 3600000),
+)
+
+
 def session(cfg):
     """Session-layer options (outbox size, backoff, limits) from cfg["session"]."""
     s = section(cfg, "session")
-    w = "session"
-    out = {
-        "outbox": get(s, "outbox", int, 32, w, lo=1, hi=1000),
-        "inbox": get(s, "inbox", int, 16, w, lo=1, hi=100),
-        "max_payload": get(s, "max_payload", int, 8192, w, lo=64, hi=1048576),
-        "backoff_min_ms": get(s, "backoff_min_ms", int, 1000, w, lo=10, hi=600000),
-        "backoff_max_ms": get(s, "backoff_max_ms", int, 30000, w, lo=10, hi=3600000),
-        "stable_ms": get(s, "stable_ms", int, 60000, w, lo=0, hi=3600000),
-        "auth_retry_ms": get(s, "auth_retry_ms", int, 300000, w, lo=100, hi=86400000),
-        "qos": get(s, "qos", int, 1, w, lo=0, hi=1),
-        "report_min_ms": get(s, "report_min_ms", int, 0, w, lo=0, hi=3600000),
-    }
+    out = {}
+    for name, default, lo, hi in _SESSION:
+        out[name] = get(s, name, int, default, "session", lo=lo, hi=hi)
     if out["backoff_max_ms"] < out["backoff_min_ms"]:
         raise ConfigError("session.backoff_max_ms: must not be below session.backoff_min_ms")
     return out

@@ -143,23 +143,6 @@ class _Ussl:
         return self.ctx.wrap_socket(sock, server_hostname=self.host)
 
 
-def _read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _der_certs(data):
-    """DER certificates from a PEM bundle or a DER file (mbedTLS on MicroPython
-    wants DER for ``cadata``)."""
-    if b"-----BEGIN" not in data:
-        return [data]
-    from binascii import a2b_base64
-    out = []
-    for part in data.split(b"-----BEGIN CERTIFICATE-----")[1:]:
-        out.append(a2b_base64(part.split(b"-----END")[0].replace(b"\n", b"").replace(b"\r", b"")))
-    return out
-
-
 class Device:
     """A cloud session.  ``config`` is a dict or a path to config.json.
 
@@ -377,19 +360,8 @@ class Device:
 
     def _tls(self):
         if self._ctx is None:
-            import ssl
-            ep = self.cloud.ep
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            if ep["verify"]:
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                for der in _der_certs(_read_file(ep["ca"])):
-                    ctx.load_verify_locations(cadata=der)
-            else:
-                ctx.verify_mode = ssl.CERT_NONE
-                log.warn("TLS certificate verification is off (cloud.verify=false)")
-            if ep["cert"]:
-                ctx.load_cert_chain(_read_file(ep["cert"]), _read_file(ep["key"]))
-            self._ctx = ctx
+            from .tls import context
+            self._ctx = context(self.cloud.ep)
         return self._ctx
 
     def connect(self):
