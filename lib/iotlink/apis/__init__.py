@@ -1,0 +1,1 @@
+"""Clouds' HTTP APIs, usable on a board (MicroPython) and on a host (CPython)."""
