@@ -18,6 +18,12 @@ SUBSCRIBE filters and PUBLISH topics are checked with ``acl(info, topic, action)
 ``check`` may set ``info["key"]`` (e.g. the device id): a newer accepted
 connection with the same key closes the older one (one live link per device).
 
+``rewrite(info, topic, way)`` (optional) maps topics between what the device
+sees and what the broker carries, for clouds whose devices use the same
+relative topics (no device id in them): way "pub" for the device's PUBLISH,
+"sub" for its SUBSCRIBE / UNSUBSCRIBE filters (after the ACL, which sees the
+device's own topics), "down" for a PUBLISH from the broker to the device.
+
 One thread per connection, one ``select`` loop over both sockets, so a TLS
 socket is never used from two threads.
 """
@@ -28,7 +34,7 @@ import ssl
 import struct
 import threading
 
-CONNECT, CONNACK, PUBLISH, SUBSCRIBE, SUBACK = 1, 2, 3, 8, 9
+CONNECT, CONNACK, PUBLISH, SUBSCRIBE, SUBACK, UNSUBSCRIBE = 1, 2, 3, 8, 9, 10
 # MQTT 5 reason codes for the 3.1.1 refusal codes
 _V5 = {1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
 
@@ -138,8 +144,39 @@ def parse_subscribe(pkt, level=4):
     return pid, out
 
 
-def build_subscribe(pid, filters):
-    body = struct.pack("!H", pid)
+def retopic(pkt, topic):
+    """The PUBLISH ``pkt`` with its topic replaced (flags, id, payload kept)."""
+    b = body_of(pkt)
+    n = struct.unpack_from("!H", b, 0)[0]
+    body = struct.pack("!H", len(topic)) + topic + bytes(b[2 + n:])
+    return bytes((pkt[0],)) + varint(len(body)) + body
+
+
+def _props_raw(b, i, level):
+    return bytes(b[i:_skip_props(b, i)]) if level == 5 else b""
+
+
+def parse_unsubscribe(pkt, level=4):
+    """(packet id, [filter bytes])."""
+    b = body_of(pkt)
+    pid = struct.unpack_from("!H", b, 0)[0]
+    i = _skip_props(b, 2) if level == 5 else 2
+    out = []
+    while i < len(b):
+        t, i = _str(b, i)
+        out.append(t)
+    return pid, out
+
+
+def build_unsubscribe(pid, filters, props=b""):
+    body = struct.pack("!H", pid) + props
+    for t in filters:
+        body += struct.pack("!H", len(t)) + t
+    return b"\xa2" + varint(len(body)) + body
+
+
+def build_subscribe(pid, filters, props=b""):
+    body = struct.pack("!H", pid) + props
     for t, opt in filters:
         body += struct.pack("!H", len(t)) + t + bytes((opt,))
     return b"\x82" + varint(len(body)) + body
@@ -233,15 +270,29 @@ class _Conn:
         """Relay one client packet; False closes the connection."""
         kind = pkt[0] >> 4
         acl = self.front.acl
+        rw = self.front.rewrite
         if kind == PUBLISH:
             if (pkt[0] >> 1) & 3 == 3:
                 return False
-            topic = publish_topic(pkt).decode(errors="replace")
+            raw = publish_topic(pkt)
+            topic = raw.decode(errors="replace")
             if acl and not acl(self.info, topic, "pub"):
                 self.front.refused.append((self.info, topic, "pub"))
                 return False
             if pkt[0] & 1:
                 pkt = bytes((pkt[0] & 0xFE,)) + pkt[1:]
+            if rw:
+                pkt = retopic(pkt, rw(self.info, raw, "pub"))
+        elif kind == UNSUBSCRIBE and rw:
+            level = self.info["level"]
+            pid, filters = parse_unsubscribe(pkt, level)
+            pkt = build_unsubscribe(pid, [rw(self.info, t, "sub") for t in filters],
+                                    _props_raw(body_of(pkt), 2, level))
+        elif kind == SUBSCRIBE and rw and not acl:
+            level = self.info["level"]
+            pid, filters = parse_subscribe(pkt, level)
+            pkt = build_subscribe(pid, [(rw(self.info, t, "sub"), o) for t, o in filters],
+                                  _props_raw(body_of(pkt), 2, level))
         elif kind == SUBSCRIBE and acl:
             pid, filters = parse_subscribe(pkt, self.info["level"])
             ok = [acl(self.info, t.decode(errors="replace"), "sub") for t, _ in filters]
@@ -254,11 +305,20 @@ class _Conn:
                                         + b"\x80" * len(ok))
                     return True
                 self.pending[pid] = ok
-                pkt = build_subscribe(pid, [f for f, good in zip(filters, ok) if good])
+                filters = [f for f, good in zip(filters, ok) if good]
+                if not rw:
+                    pkt = build_subscribe(pid, filters)
+            if rw:
+                level = self.info["level"]
+                pkt = build_subscribe(pid, [(rw(self.info, t, "sub"), o) for t, o in filters],
+                                      _props_raw(body_of(pkt), 2, level))
         self.broker.sendall(pkt)
         return True
 
     def _from_broker(self, pkt):
+        rw = self.front.rewrite
+        if rw and pkt[0] >> 4 == PUBLISH:
+            return retopic(pkt, rw(self.info, publish_topic(pkt), "down"))
         if pkt[0] >> 4 == SUBACK and self.pending:
             b = body_of(pkt)
             pid = struct.unpack_from("!H", b, 0)[0]
@@ -275,10 +335,12 @@ class Front:
     ``upstream``.  ``tls`` is a dict with "server" and "server_key" paths
     (certs.make_ca) to add a TLS listener."""
 
-    def __init__(self, upstream, check, acl=None, tls=None, host="127.0.0.1", port=0, tls_port=0):
+    def __init__(self, upstream, check, acl=None, tls=None, host="127.0.0.1", port=0, tls_port=0,
+                 rewrite=None):
         self.upstream = upstream
         self.check = check
         self.acl = acl
+        self.rewrite = rewrite
         self.host = host
         self.connects = []   # (info, CONNACK code) for every CONNECT seen
         self.refused = []    # (info, topic, "sub"|"pub") refused by the ACL
