@@ -227,6 +227,21 @@ class Sim:
         """Call service ``name`` on the demo device; the device's reply (a dict)."""
         return self.invoke(DEMO_DEVICE, name, params or {}, timeout)
 
+    def set(self, props, timeout=CMD_TIMEOUT):
+        """Property set on the demo device; its reply."""
+        return self.set_properties(DEMO_DEVICE, props, timeout)
+
+    def get(self, names, timeout=CMD_TIMEOUT):
+        """Property get on the demo device; its reply (values under data and params)."""
+        return self.get_properties(DEMO_DEVICE, names, timeout)
+
+    def wait_online(self, timeout=20, device_name=DEMO_DEVICE):
+        """Wait until the platform can reach the device (subscribed / has published)."""
+        def up():
+            d = self.devices.get(device_name)
+            return d and d["online"] and (self.variant == EMQX or device_name in self.routes)
+        self.wait(up, timeout, "%s online" % device_name)
+
     # ----- the door --------------------------------------------------------
 
     def _check(self, info):
