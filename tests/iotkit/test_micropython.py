@@ -1,0 +1,71 @@
+"""The codec gives the same topics, payloads, requests and actions on the
+MicroPython unix port as on CPython (where the rest of the codec tests run)."""
+
+import contextlib
+import io
+import json
+
+CODE = r"""
+import json
+from iotlink.clouds import iotkit
+
+def show(x):
+    if isinstance(x, (bytes, bytearray)):
+        x = bytes(x).decode()
+        try:
+            return json.loads(x)
+        except ValueError:
+            return x
+    if isinstance(x, (list, tuple)):
+        return [show(i) for i in x]
+    if hasattr(x, "kind"):
+        return [x.kind, x.name, show(x.params), x.service, x.target, x.rid, x.error]
+    if isinstance(x, str) and x[:1] in "{[":
+        return json.loads(x)
+    return x
+
+c = iotkit.Cloud({"cloud": {"type": "iotkit", "product_key": "hbtgIA0SuVw9lxjB",
+                            "device_name": "AA:BB:CC:DD:22", "model": "GW01",
+                            "product_secret": "mySecret0123456789abcdefghijklmn"}})
+B = b"/sys/hbtgIA0SuVw9lxjB/AA:BB:CC:DD:22/"
+K = b"/sys/Rf4QSjbm65X45753/TEST_SW_000005/"
+out = [c.credentials(0), c.subscriptions(), c.report({"volt": 26, "s": "\u00e9"}, None, 0),
+       c.event("overheat", {"temp": 91.5}, 0), c.config_get(),
+       c.register("Rf4QSjbm65X45753", "TEST_SW_000005", "S01"), c.register("Rf4QSjbm65X45753", "k2", "S01")]
+for t, p in [(B + b"s/register_reply", b'{"id":"4","method":"thing.lifetime.register_reply","code":0,"data":{}}'),
+             (B + b"c/register_reply", b'{"id":null,"method":"null_reply","code":500,"data":null}'),
+             (B + b"s/event/property/post_reply", b'{"id":"1","method":"thing.event.property.post_reply","code":0}'),
+             (B + b"c/event/overheat_reply", b'{"id":"2","method":"thing.event.overheat_reply","code":3}'),
+             (B + b"c/config/get_reply", b'{"id":"3","method":"thing.config.get_reply","code":0,"data":{"i":1}}'),
+             (B + b"c/event/property/post_reply", b"garbage"),
+             (B + b"c/deregister", b'{"id":"d","method":"thing.lifetime.deregister","params":{"productKey":"Rf4QSjbm65X45753","deviceName":"TEST_SW_000005"}}')]:
+    r = c.decode(t, p)
+    out.append(show(r))
+    out.append(show(c.system(r, 0)))
+c.register("Rf4QSjbm65X45753", "TEST_SW_000005", "S01")
+for t, p in [(B + b"c/service/reboot", b'{"id":"1757401234567003","method":"thing.service.reboot","params":{"delay":5}}'),
+             (B + b"c/service/property/set", b'{"id":"s","method":"thing.service.property.set","params":{"powerstate":1}}'),
+             (B + b"c/service/property/get", b'{"id":7,"method":"thing.service.property.get","params":["volt"]}'),
+             (B + b"c/config/set", b'{"id":"c","method":"thing.config.set","params":{"interval":60}}'),
+             (K + b"c/service/ping", b'{"id":"k","method":"thing.service.ping"}'),
+             (B + b"c/service/x", b'{"id":"e","method":"thing.service.x","params":[1]}'),
+             (B + b"c/service/x", b'\xff\xfe'),
+             (B + b"c/service/x", b'{"id":"m","params":{}}')]:
+    r = c.decode(t, p)
+    out.append(show(r))
+    out.append(show(c.reply(r, None if r.error else {"ok": 1}, r.error)))
+out.append(show(c.deregister("TEST_SW_000005")))
+out.append([c.acks, c.nacks, show(c.children())])
+print(json.dumps(show(out)))
+"""
+
+
+def test_same_results_on_both(upy_run):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(CODE, {})
+    cpython = json.loads(buf.getvalue().strip().splitlines()[-1])
+    r = upy_run.run(CODE)
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == cpython
+    assert cpython[0] == ["hbtgIA0SuVw9lxjB_AA:BB:CC:DD:22_GW01", "AA:BB:CC:DD:22",
+                          "ca970423a151a7757cdec99498ad0c31"]
