@@ -102,6 +102,7 @@ class Sim:
         self.replies = {}      # (device id, command id) -> reply body
         self.children = {}     # gateway id -> {address: {"attributes": {}, "online": bool}}
         self.kicked = []       # device ids closed by flow control
+        self.cert_calls = 0    # POST /device/v1/certificate requests seen
         self._rate = {}
         self._cond = threading.Condition()
         self._lock = threading.RLock()
@@ -429,6 +430,7 @@ class Sim:
         return 404, {"message": "Request invalid"}
 
     def _certificate(self, headers, raw):
+        self.cert_calls += 1
         try:
             body = json.loads(raw or b"{}")
         except ValueError:

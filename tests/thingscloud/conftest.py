@@ -1,0 +1,119 @@
+"""ThingsCloud tests: the codec on CPython and on the MicroPython unix port, the
+API client against the local ThingsCloud's HTTP API, devices on the unix port
+against its MQTT side (real mosquitto behind the checking front)."""
+
+import json
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import types
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+if os.path.join(ROOT, "lib") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "lib"))
+try:
+    import micropython  # noqa: F401
+except ImportError:  # CPython: the one name the codec needs from it
+    sys.modules["micropython"] = types.SimpleNamespace(const=lambda x: x)
+
+from iotlink_tools.sims.thingscloud import Sim  # noqa: E402
+
+
+class Clock:
+    """A movable wall clock shared by the sim and an API client."""
+
+    def __init__(self):
+        self.t = time.time()
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def clock():
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def sim(test_ca, tmp_path_factory, clock):
+    s = Sim(str(tmp_path_factory.mktemp("tcsim")), tls=test_ca, clock=clock).start()
+    yield s
+    s.stop()
+
+
+def app_keys(sim):
+    app, (ak, sk) = next(iter(sim.apps.items()))
+    return app, ak, sk
+
+
+class Lines:
+    """A background process's output, line by line, with timeouts."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.q = queue.Queue()
+        self.all = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.all.append(line.rstrip("\n"))
+            self.q.put(line.rstrip("\n"))
+        self.q.put(None)
+
+    def expect(self, pattern, timeout=15):
+        """The first new line matching ``pattern`` (a regex): its match object."""
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            try:
+                line = self.q.get(timeout=max(0.01, left))
+            except queue.Empty:
+                line = False
+            if line is None or line is False or left <= 0:
+                raise AssertionError("no line matching %r; output so far:\n%s"
+                                     % (pattern, "\n".join(self.all)))
+            m = re.search(pattern, line)
+            if m:
+                return m
+
+    def finish(self, timeout=20):
+        try:
+            self.proc.wait(timeout)
+        except Exception:
+            self.proc.kill()
+            raise
+        time.sleep(0.05)
+        return "\n".join(self.all)
+
+
+def script(cfg, body, seconds=30):
+    """A device program: connect with ``cfg`` (a dict, or the name ``cfg`` set by
+    ``body``), run ``body``, poll until ``stop`` is set or ``seconds`` pass."""
+    return ("import json, time, sys\n"
+            "import iotlink\n"
+            "from iotlink import clock\n"
+            "cfg = json.loads(%r)\n"
+            "stop = []\n"
+            "%s\n"
+            "print('UP', dev.connected)\n"
+            "end = time.ticks_add(time.ticks_ms(), %d)\n"
+            "while not stop and time.ticks_diff(end, time.ticks_ms()) > 0:\n"
+            "    dev.poll(50)\n"
+            "dev.poll(300)\n"
+            "print('STATS', json.dumps(dev.stats))\n"
+            "dev.disconnect()\n") % (json.dumps(cfg), body, seconds * 1000)
+
+
+def wait_for(cond, timeout=5):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
