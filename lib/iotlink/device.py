@@ -117,7 +117,10 @@ class _Link:
         return b
 
     def write(self, buf, n=None):
+        want = len(buf) if n is None else n
         r = self.sock.write(buf) if n is None else self.sock.write(buf, n)
+        if r is not None and r < want:
+            raise OSError(110)  # timed out part way: the stream is broken
         self.tx = time.ticks_ms()
         return r
 
@@ -345,16 +348,29 @@ class Device:
             h[1] = pid & 0xFF
             link.write(h, 2)
         link.write(msg)
-        if not qos:
-            return
+        if qos:
+            self._await(0x40, pid, "PUBACK")
+
+    def _await(self, op, pid, name):
+        """Read packets until the ack ``op`` for ``pid``; return its body after
+        the packet id.  Downlinks on the way go to the callback as usual;
+        anything else is read whole and dropped so the stream stays in step."""
+        c, link = self._client, self._link
         end = time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"])
         while time.ticks_diff(end, time.ticks_ms()) > 0:
             if self._poller.poll(max(0, time.ticks_diff(end, time.ticks_ms()))):
-                if c.wait_msg() == 0x40:
-                    ack = link.read(3)
-                    if ack[1] << 8 | ack[2] == pid:
-                        return
-        raise OSError("no PUBACK within %d ms" % self.cloud.ep["timeout_ms"])
+                got = c.wait_msg()
+                if got is None or got & 0xF0 == 0x30:
+                    continue  # PINGRESP or a downlink, already handled
+                body = link.read(c._recv_len())
+                if got == op and len(body) >= 2 and body[0] << 8 | body[1] == pid:
+                    return body[2:]
+        raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
+
+    def _stray(self, op):
+        """A packet nobody waits for (a late ack): read it whole and drop it."""
+        if op is not None and op & 0xF0 != 0x30:
+            self._link.read(self._client._recv_len())
 
     # ----- connection ------------------------------------------------------
 
@@ -456,19 +472,10 @@ class Device:
             body += bytes((len(topic) >> 8, len(topic) & 0xFF))
             body += topic
             body.append(qos)
-        link = self._link
-        link.write(_fixed(0x82, len(body)) + body)
-        while True:
-            op = c.wait_msg()
-            if op == 0x90:
-                n = c._recv_len()
-                ack = link.read(n)
-                if ack[0] << 8 | ack[1] != pid:
-                    continue
-                for i, code in enumerate(ack[2:]):
-                    if code & 0x80:
-                        raise OSError("subscription refused: %s" % filters[i][0].decode())
-                return
+        self._link.write(_fixed(0x82, len(body)) + body)
+        for i, code in enumerate(self._await(0x90, pid, "SUBACK")):
+            if code & 0x80:
+                raise OSError("subscription refused: %s" % filters[i][0].decode())
 
     def _unsubscribe(self, topic):
         c, link = self._client, self._link
@@ -476,14 +483,7 @@ class Device:
         pid = c.pid
         n = 4 + len(topic)  # packet id, topic length, topic
         link.write(_fixed(0xA2, n) + bytes((pid >> 8, pid & 0xFF, len(topic) >> 8, len(topic) & 0xFF)) + topic)
-        end = time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"])
-        while time.ticks_diff(end, time.ticks_ms()) > 0:
-            if self._poller.poll(max(0, time.ticks_diff(end, time.ticks_ms()))):
-                if c.wait_msg() == 0xB0:
-                    ack = link.read(3)
-                    if ack[1] << 8 | ack[2] == pid:
-                        return
-        raise OSError("no UNSUBACK within %d ms" % self.cloud.ep["timeout_ms"])
+        self._await(0xB0, pid, "UNSUBACK")
 
     def _close_sock(self, c):
         try:
@@ -573,7 +573,7 @@ class Device:
                     if len(self._out):
                         self._flush()
                     if self.connected and self._poller.poll(max(0, min(left, wait))):
-                        self._client.wait_msg()
+                        self._stray(self._client.wait_msg())
                 except Exception as e:
                     self._lost(e)
             elif left > 0:

@@ -450,3 +450,29 @@ def test_unsendable_publish_does_not_poison_the_session(rig, payload, qos):
     dev.poll(30000)
     assert dev.stats["link_errors"] == 0 and dev.stats["connects"] == 1
     assert {"n": 1} in rig.reports()
+
+
+# ----- stray packets keep the stream in step ---------------------------------------
+
+def test_stray_acks_are_read_whole_and_the_stream_stays_in_step(rig):
+    dev = rig.device()
+    got = []
+    dev.command(lambda req: got.append(req.params) or {"ok": 1})
+    assert dev.connect()
+    # a late PUBACK, an UNSUBACK nobody asked for and a SUBACK for another packet id
+    rig.session.send(w.puback(4242) + w.frame(0xB0, b"\x01\x02") + w.suback(999, [1]))
+    rig.downlink(b"/down/command/ping", {"id": "s1", "params": {"n": 1}})
+    dev.poll(500)
+    assert got == [{"n": 1}]
+    assert [r["id"] for r in rig.replies()] == ["s1"]
+    assert dev.stats["link_errors"] == 0 and dev.connected
+
+
+def test_puback_for_another_packet_id_does_not_end_the_wait(rig):
+    dev = rig.device()
+    assert dev.connect()
+    rig.broker.ack_publish = False
+    rig.session.send(w.puback(7))           # not ours: the next publish must keep waiting
+    dev.report({"a": 1})
+    assert dev.stats["link_errors"] == 1     # no PUBACK of its own within timeout_ms
+    assert len(dev._out) == 1                # the report is kept for the next connection
