@@ -35,6 +35,8 @@ _STATUS = b"device_status_event"
 _ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
 _HEX = "0123456789ABCDEF"
 _NUM = "0123456789+-.eE"
+_IDS = "iotlink.clouds.sensecap_ids"
+_NAMES_MAX = const(32)
 
 
 class Cloud:
@@ -66,6 +68,7 @@ class Cloud:
         station = config.get(c, "station", str, "global", choices=("global", "china", "cc", "cn"))
         self.ep = config.endpoint(c, 1883, False, 60, 10, 3600, host=_HOSTS[station])
         self.names = config.get(c, "names", bool, True)
+        self._names = {}   # id -> (name, unit) of the IDs seen
         qos = config.get(c, "qos", int, 0, lo=0, hi=1)
         self.stale_ms = config.get(c, "stale_s", int, 3600, lo=1, hi=30 * 86400) * 1000
         size = config.get(c, "latest", int, 16, lo=0, hi=256)
@@ -114,7 +117,7 @@ class Cloud:
             return None
         if parts[0] or parts[2] != self._org:
             return None
-        r = reading(parts, payload, status, self.names)
+        r = reading(parts, payload, status, self.describe if self.names else None)
         return Request(SYSTEM, "status" if status else "reading", r)
 
     def system(self, req, now_ms):
@@ -126,6 +129,16 @@ class Cloud:
         return (("event", DATA, req),)
 
     # ----- for the app -----------------------------------------------------
+
+    def describe(self, mid):
+        """(name, unit) of a measurement or status ID, remembered per ID."""
+        got = self._names.get(mid)
+        if got is None:
+            got = describe(mid)
+            if len(self._names) >= _NAMES_MAX:
+                self._names.clear()
+            self._names[mid] = got
+        return got
 
     def value(self, eui, mid, default=None):
         """The last value of measurement ``mid`` from ``eui``."""
@@ -151,7 +164,7 @@ def board_suffix():
         return None
 
 
-def reading(parts, payload, status, names=True):
+def reading(parts, payload, status, names=None):
     """The reading dict of a split topic and its payload (see the module text)."""
     try:
         body = json.loads(payload)
@@ -169,19 +182,30 @@ def reading(parts, payload, status, names=True):
     except UnicodeError:
         raise ValueError("topic is not UTF-8")
     r = {"eui": eui, "channel": ch, "id": mid, "value": normalise(v), "ts": timestamp(body.get("timestamp"))}
-    if names:
-        r["name"], r["unit"] = describe(mid)
+    if names is not None:
+        r["name"], r["unit"] = names(mid)
     return r
 
 
 def describe(mid):
-    """(name, unit) from the catalogue; the bare ID as the name when unknown."""
+    """(name, unit) from the catalogue; the bare ID as the name when unknown.
+
+    The catalogue module is imported for this lookup and dropped again, so its
+    table (about 3 KB when loaded from the filesystem) only takes RAM while a
+    lookup runs; Cloud keeps the answers for the IDs it has seen."""
+    got = None
     if isinstance(mid, int):
+        import sys
         from . import sensecap_ids
-        got = sensecap_ids.lookup(mid)
-        if got is not None:
-            return got
-    return str(mid), ""
+        try:
+            got = sensecap_ids.lookup(mid)
+        finally:
+            sys.modules.pop(_IDS, None)
+            try:
+                delattr(sys.modules[__name__.rpartition(".")[0]], "sensecap_ids")
+            except (AttributeError, KeyError):
+                pass
+    return got or (str(mid), "")
 
 
 def normalise(v):
