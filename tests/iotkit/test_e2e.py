@@ -168,6 +168,14 @@ def cmd(req):
 def on_set(req):
     print('SET', req.target, json.dumps(req.params))
 
+@dev.on('status')
+def on_status(ev, detail):
+    if ev == 'up':  # EMQX builds: a device is online once something is sent for it
+        dev.report({'gw': 1})
+        for dn, (pk, ok) in cloud.children().items():
+            if ok:
+                dev.child(dn).report({'up': 1})
+
 dev.report({'gw': 1})
 for pk, dn in ((%r, 'TEST_SW_000005'), (%r, 'kid-2'), (%r, 'kid-3'), ('noproduct', 'kid-bad')):
     iotkit.add_child(dev, pk, dn, 'S01')
@@ -224,11 +232,17 @@ def test_gateway_with_three_children(sim, upy_run):
             sim.invoke("kid-3", "ping", {}, timeout=2)
     else:  # EMQX/DOC builds answer the gateway's deregister
         sim.wait(lambda: sim.devices["kid-3"]["parent"] is None, 5, "deregistered")
-    # the remaining child still works
+    # the remaining child still works, also after the link is lost and rebuilt
     assert sim.invoke("kid-2", "ping", {}, timeout=5)["data"] == {"child": "kid-2"}
+    assert sim.front.kick(gw)
+    sim.wait(lambda: sim.routes.get("kid-2") not in (None, gwconn) and sim.online("kid-2"), 10,
+             "child back online")
+    assert sim.invoke("kid-2", "ping", {}, timeout=5)["data"] == {"child": "kid-2"}
+    assert f3 not in sim.routes["kid-2"].filters and f1 not in sim.routes["kid-2"].filters
     sim.invoke(gw, "exit", {}, timeout=5)
     m = out.expect(r"^STATS (.*) (\d+) (\d+)$")
     assert int(m.group(3)) == 1  # the refused registration
+    assert json.loads(m.group(1))["reconnects"] == 1
     out.finish()
 
 
