@@ -30,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -252,6 +253,10 @@ def _line(sim, line):
     return _HELP
 
 
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="iotlink sim sensecap",
                                 description="A local SenseCAP Data OpenStream (MQTT, receive-only).")
@@ -261,7 +266,8 @@ def main(argv=None):
     p.add_argument("--key", help="its API access key (default: a fresh random one)")
     p.add_argument("--interval", type=float, default=10, help="seconds between demo uplinks (0 = none)")
     p.add_argument("--dir", default=".sim/sensecap", help="where mosquitto keeps its files")
-    a = p.parse_args(argv)
+    a = p.parse_args([x for x in (argv or ()) if x != "--"] if argv is not None else None)
+    signal.signal(signal.SIGTERM, _interrupt)   # stop the broker on kill as on Ctrl-C
     sim = Sim(os.path.abspath(a.dir), {a.org: a.key or secrets.token_hex(32).upper()},
               host=a.host, port=a.port, interval=a.interval).start()
     try:
