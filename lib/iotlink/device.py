@@ -213,6 +213,7 @@ class Device:
         merged and sent as one when the interval has passed."""
         if not isinstance(props, dict):
             raise TypeError("report() takes a dict of property values")
+        self._can_send()
         key = self._skey(service)
         if target is None:
             st = self.state.get(key)
@@ -250,8 +251,13 @@ class Device:
         for (service, target, qos), props in pending.items():
             self._send_report(props, service or None, qos, target)
 
+    def _can_send(self):
+        if getattr(self.cloud, "RECEIVE_ONLY", False):
+            raise NotImplementedError("this cloud is receive-only: nothing can be reported")
+
     def event(self, name, params=None, qos=None, target=None):
         """Send an application event."""
+        self._can_send()
         if target is None:
             topic, payload = self.cloud.event(name, params, clock.now())
         else:

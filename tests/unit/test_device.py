@@ -476,3 +476,13 @@ def test_puback_for_another_packet_id_does_not_end_the_wait(rig):
     dev.report({"a": 1})
     assert dev.stats["link_errors"] == 1     # no PUBACK of its own within timeout_ms
     assert len(dev._out) == 1                # the report is kept for the next connection
+
+
+def test_receive_only_cloud_refuses_reports_before_touching_state(rig, monkeypatch):
+    dev = rig.device(session={"report_min_ms": 5000})
+    monkeypatch.setattr(dev.cloud, "RECEIVE_ONLY", True, raising=False)
+    for call in (lambda: dev.report({"a": 1}), lambda: dev.report({"a": 2}),
+                 lambda: dev.event("e", {})):
+        with pytest.raises(NotImplementedError):
+            call()
+    assert dev.state == {} and dev._pending == {} and len(dev._out) == 0

@@ -283,7 +283,12 @@ def cmd_sim(args):
         return 0
     mod = __import__("iotlink_tools.sims." + args.cloud, fromlist=["main"])
     if hasattr(mod, "main"):
-        return mod.main(args.rest) or 0
+        rest = list(args.rest)
+        if rest[:1] == ["--"]:
+            rest = rest[1:]
+        if args.port and "--port" not in rest:
+            rest = ["--port", str(args.port)] + rest
+        return mod.main(rest) or 0
     sp = argparse.ArgumentParser(prog="iotlink sim " + args.cloud)
     mod.add_arguments(sp)
     sub_args = sp.parse_args(args.rest)

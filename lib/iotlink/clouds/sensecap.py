@@ -41,6 +41,7 @@ _NAMES_MAX = const(32)
 
 class Cloud:
     REPORT_AFTER_SET = False
+    RECEIVE_ONLY = True  # Device refuses report()/event() before touching its state
 
     def __init__(self, cfg):
         c = cfg["cloud"]
