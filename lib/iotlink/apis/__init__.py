@@ -1,1 +1,2 @@
-"""Clouds' HTTP APIs, usable on a board (MicroPython) and on a host (CPython)."""
+"""Application-side clients of cloud platforms (REST, WebSocket): a board that
+watches and controls devices rather than being one."""
