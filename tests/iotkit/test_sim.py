@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import types
@@ -38,6 +39,8 @@ def test_cli_prints_what_a_device_needs_and_serves(tmp_path):
         p.stdin.write("quit\n")
         p.stdin.flush()
         assert p.wait(15) == 0
+        with socket.socket() as s:  # the broker went with it
+            assert s.connect_ex(("127.0.0.1", port)) != 0
     finally:
         if p.poll() is None:
             p.kill()
@@ -64,3 +67,23 @@ def test_demo_contract(tmp_path, upy_run):
         out.finish()
     finally:
         sim.stop()
+
+
+def test_sigterm_stops_the_broker_too(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.path.join(paths.ROOT, "tools"))
+    p = subprocess.Popen([sys.executable, "-m", "iotlink_tools.sims.iotkit", "--port", "0",
+                          "--dir", str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
+    out = Lines(p)
+    try:
+        out.expect(r"^  quit")
+        kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        assert kids  # mosquitto
+        p.terminate()
+        assert p.wait(15) == 0
+        for pid in kids:
+            assert not os.path.exists("/proc/%s" % pid) or \
+                open("/proc/%s/stat" % pid).read().split()[2] == "Z"
+    finally:
+        if p.poll() is None:
+            p.kill()

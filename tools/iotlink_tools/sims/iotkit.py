@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import struct
 import sys
 import threading
@@ -565,6 +566,10 @@ def main(argv=None):
             raise SystemExit("--product wants PK:SECRET (no '_' in PK)")
         products[pk] = secret
     os.makedirs(args.dir, exist_ok=True)
+
+    def _term(*_):
+        raise KeyboardInterrupt  # stop mosquitto too when killed with SIGTERM
+    signal.signal(signal.SIGTERM, _term)
     sim = Sim(args.dir, args.variant, products or None, tls=True if args.tls_port else None,
               host=args.host, port=args.port, tls_port=args.tls_port).start()
     try:
