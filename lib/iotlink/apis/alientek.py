@@ -390,7 +390,7 @@ class Session:
             try:
                 self.subscribe(n)
             except Exception:
-                raise config.ConfigError("cloud.devices[%d]: must be a device number (20 digits)" % i)
+                raise config.ConfigError("cloud.devices[%d]: must be a device number (20 digits, or an NB-IoT number)" % i)
         self._attempts = 0
         self._next_try = time.ticks_ms()
         self._up_since = 0
