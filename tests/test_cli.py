@@ -147,3 +147,45 @@ def test_run_demo_round_trips_on_the_unix_port():
     assert '"id":"op-1","ok":true,"name":"ping"' in r.stdout
     assert "LED on" in r.stdout and "round trips done" in r.stdout
     assert '"ok":false,"name":"nope"' in r.stdout
+
+
+def _run_demo(cloud, seconds):
+    r = subprocess.run([sys.executable, "-m", "iotlink_tools.cli", "run", "--cloud", cloud,
+                        "--seconds", str(seconds)],
+                       cwd=os.path.join(paths.ROOT, "tools"), capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_run_demo_against_the_local_iotda():
+    out = _run_demo("iotda", 9)
+    assert "(TLS)" in out and '"result_code": 0, "response_name": "ping"' in out
+    assert "LED on" in out and "LED off" in out
+    assert '"result_code": 1, "response_name": "nope"' in out
+
+
+def test_run_demo_against_the_local_sensecap_switches_the_led_with_hysteresis():
+    out = _run_demo("sensecap", 10)
+    outputs = [l for l in out.splitlines() if l.startswith("OUTPUT ")]
+    # 25 off, 31 on, 29.5 held on (hysteresis), 28.5 off, 30.2 on
+    assert [l.split()[1] for l in outputs] == ["off", "on", "off", "on"], out
+    assert outputs[2].split()[2] == "28.5"
+
+
+def test_run_refuses_an_unknown_cloud():
+    r = subprocess.run([sys.executable, "-m", "iotlink_tools.cli", "run", "--cloud", "nimbus"],
+                       cwd=os.path.join(paths.ROOT, "tools"), capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "choose one of" in r.stderr
+
+
+def test_run_demo_against_the_local_thingscloud():
+    out = _run_demo("thingscloud", 9)
+    assert "(TLS)" in out and '"method":"ping"' in out
+    assert "LED on" in out and "LED off" in out
+    assert 'cloud <- attributes {"led":false}' in out   # the pushed state is re-reported
+
+
+def test_thingscloud_subcommand_is_wired():
+    r = subprocess.run([sys.executable, "-m", "iotlink_tools.cli", "thingscloud", "--", "--help"],
+                       cwd=os.path.join(paths.ROOT, "tools"), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "create-device" in r.stdout

@@ -176,7 +176,8 @@ class Device:
         self._out = Outbox(self.opts["outbox"])
         self._in = []
         self._handlers = {}
-        self.state = {}     # last reported values: {service or "": {name: value}}
+        self.state = {}     # last reported values: {service key: {name: value}}
+        self.children = {}  # the same per sub-device: {target: {service key: {...}}}
         self.stats = {"connects": 0, "reconnects": 0, "queued": 0, "sent": 0, "dropped": 0,
                       "replies": 0, "received": 0, "bad_input": 0, "handler_errors": 0,
                       "link_errors": 0, "coalesced": 0}
@@ -215,11 +216,7 @@ class Device:
             raise TypeError("report() takes a dict of property values")
         self._can_send()
         key = self._skey(service)
-        if target is None:
-            st = self.state.get(key)
-            if st is None:
-                st = self.state[key] = {}
-            st.update(props)
+        self._state_of(target, key).update(props)
         gap = self.opts["report_min_ms"]
         if gap:
             k = (key, target, qos)
@@ -383,7 +380,8 @@ class Device:
     def _tls(self):
         if self._ctx is None:
             from .tls import context
-            self._ctx = context(self.cloud.ep)
+            ep = self.cloud.ep
+            self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
         return self._ctx
 
     def connect(self):
@@ -681,10 +679,18 @@ class Device:
     def _default(self, req):
         if req.kind == GET:
             self._reply(req, self._values(req), None)
-        elif req.kind in (COMMAND, SET):
-            self._reply(req, None, "no %s handler on this device" % req.kind)
         else:
+            # the codec answers only kinds that expect an answer (None otherwise)
             log.debug("no handler for %s", req.kind)
+            self._reply(req, None, "no %s handler on this device" % req.kind)
+
+    def _state_of(self, target, key):
+        """Last reported values of a service, of this device or of a child."""
+        states = self.state if target is None else self.children.setdefault(target, {})
+        st = states.get(key)
+        if st is None:
+            st = states[key] = {}
+        return st
 
     def _skey(self, service):
         """The key of a service in self.state: the codec may map its default
@@ -695,9 +701,10 @@ class Device:
     def _values(self, req):
         """Answer a property get from the last reported values.  A codec marks
         "every service" with req.service == "*": then {service: values}."""
+        states = self.state if req.target is None else self.children.get(req.target, {})
         if req.service == "*":
-            return {k: dict(v) for k, v in self.state.items()}
-        st = self.state.get(self._skey(req.service)) or {}
+            return {k: dict(v) for k, v in states.items()}
+        st = states.get(self._skey(req.service)) or {}
         names = req.params
         if not names:
             return dict(st)
@@ -708,11 +715,11 @@ class Device:
         self._reply(req, None, None)
         if isinstance(req.params, dict) and req.params and getattr(self.cloud, "REPORT_AFTER_SET", False):
             try:
-                self.report(req.params, req.service)
+                self.report(req.params, req.service, None, req.target)
             except Exception as e:
                 log.warn("re-report after set failed: %s", _err(e))
         elif isinstance(req.params, dict):
-            self.state.setdefault(self._skey(req.service), {}).update(req.params)
+            self._state_of(req.target, self._skey(req.service)).update(req.params)
 
     def _reply(self, req, result, err):
         try:

@@ -21,9 +21,10 @@ def der_certs(data):
     return out
 
 
-def context(ca=None, verify=True):
+def context(ca=None, verify=True, cert=None, key=None):
     """A client SSLContext: CERT_REQUIRED with the CA file ``ca`` unless
-    ``verify`` is False (then a warning is logged)."""
+    ``verify`` is False (then a warning is logged); ``cert``/``key`` files
+    add a client certificate (X.509 device login)."""
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify:
@@ -42,6 +43,12 @@ def context(ca=None, verify=True):
         ctx.verify_mode = ssl.CERT_NONE
         from . import log
         log.warn("TLS certificate verification is off")
+    if cert:
+        with open(cert, "rb") as f:
+            c = f.read()
+        with open(key, "rb") as f:
+            k = f.read()
+        ctx.load_cert_chain(c, k)
     return ctx
 
 

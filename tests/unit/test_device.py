@@ -486,3 +486,21 @@ def test_receive_only_cloud_refuses_reports_before_touching_state(rig, monkeypat
         with pytest.raises(NotImplementedError):
             call()
     assert dev.state == {} and dev._pending == {} and len(dev._out) == 0
+
+
+def test_child_values_are_kept_apart_from_the_gateways(rig):
+    dev = rig.device()
+    assert dev.connect()
+    monkey = dev.cloud
+    sent = []
+    monkey.report = lambda props, service, now, target=None: (b"r/" + (target or "gw").encode(),
+                                                              json.dumps(props))
+    dev.report({"t": 1})
+    dev.child("kid").report({"t": 2})
+    assert dev.state == {"": {"t": 1}} and dev.children == {"kid": {"": {"t": 2}}}
+    from iotlink.request import Request, GET, SET
+    assert dev._values(Request(GET, params=["t"], target="kid")) == {"t": 2}
+    assert dev._values(Request(GET, params=["t"])) == {"t": 1}
+    assert dev._values(Request(GET, params=None, target="other")) == {}
+    dev._applied(Request(SET, params={"t": 5}, target="kid", rid="1"))
+    assert dev.children["kid"][""]["t"] == 5 and dev.state[""]["t"] == 1

@@ -131,7 +131,84 @@ class _IotdaDemo:
         self.sim.stop()
 
 
-_DEMOS = {"mqtt": _MqttDemo, "iotda": _IotdaDemo}
+class _SensecapDemo:
+    """The local SenseCAP OpenStream for `iotlink run --cloud sensecap`: the
+    board runs the threshold example (OpenStream is receive-only) while the
+    local cloud sends a weather station's temperature across the threshold."""
+
+    firmware = ("examples", "sensecap_threshold.py")
+
+    def __init__(self, work, port=0):
+        from .sims.sensecap import Sim, WEATHER
+        self.eui = WEATHER
+        self.sim = Sim(work, port=port).start()
+        print("local SenseCAP OpenStream: MQTT on 127.0.0.1:%d, organisation %s"
+              % (self.sim.port, self.sim.org), flush=True)
+
+    def config(self):
+        return self.sim.demo_config()
+
+    def wait_online(self, timeout):
+        time.sleep(3)  # receive-only: nothing to see until it subscribes
+
+    def steps(self):
+        def reading(v):
+            def step():
+                print("  cloud -> %s air temperature %.1f (threshold 30, hysteresis 1)" % (self.eui, v),
+                      flush=True)
+                self.sim.publish_reading(self.eui, 4097, v)
+            return step
+        return [reading(v) for v in (25.0, 31.0, 29.5, 28.5, 30.2)]
+
+    def stop(self):
+        self.sim.stop()
+
+
+class _ThingscloudDemo:
+    """The local ThingsCloud for `iotlink run --cloud thingscloud`: MQTT over
+    verified TLS plus the project HTTP API on one device registry."""
+
+    def __init__(self, work, port=0):
+        from .sims.thingscloud import Sim
+        self.sim = Sim(work).start()
+        self.id = self.sim.demo["id"]
+        print("local ThingsCloud: MQTTS on 127.0.0.1:%d, project API %s"
+              % (self.sim.tls_port, self.sim.api_url), flush=True)
+        threading.Thread(target=self._print_uplinks, daemon=True).start()
+
+    def _print_uplinks(self):
+        seen = 0
+        while True:
+            ups = self.sim.uplinks
+            while seen < len(ups):
+                did, rest, payload = ups[seen]
+                seen += 1
+                print("  cloud <- %s %s" % (rest, payload.decode(errors="replace")), flush=True)
+            time.sleep(0.1)
+
+    def config(self):
+        return self.sim.demo_config(tls=True)
+
+    def wait_online(self, timeout):
+        self.sim.wait_uplink(self.id, "attributes", timeout=timeout)
+
+    def command(self, name, params):
+        print("  cloud -> command/send %s %s" % (name, json.dumps(params)), flush=True)
+        return self.sim.command(name, params)
+
+    def set(self, props):
+        print("  cloud -> attributes/push %s" % json.dumps(props), flush=True)
+        self.sim.push(self.id, props)
+
+    def get(self, names):
+        print("  (ThingsCloud has no platform-initiated attribute get)", flush=True)
+
+    def stop(self):
+        self.sim.stop()
+
+
+_DEMOS = {"mqtt": _MqttDemo, "iotda": _IotdaDemo, "sensecap": _SensecapDemo,
+          "thingscloud": _ThingscloudDemo}
 
 
 def cmd_run(args):
@@ -146,23 +223,28 @@ def cmd_run(args):
     work = tempfile.mkdtemp(prefix="iotlink-run-")
     demo = _DEMOS[args.cloud](work, args.port)
     cfg = demo.config()
-    cfg["app"] = {"report_interval": args.interval, "run_seconds": args.seconds}
+    cfg.setdefault("app", {}).update({"report_interval": args.interval, "run_seconds": args.seconds})
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    print("firmware: micropython firmware/main.py (board 'unix'), config in %s" % work, flush=True)
+    print("firmware: micropython firmware/%s (board 'unix'), config in %s"
+          % ("/".join(getattr(demo, "firmware", ("main.py",))), work), flush=True)
     env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
-    proc = subprocess.Popen([upy.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
-                            cwd=work, env=env)
+    script = os.path.join(paths.FIRMWARE, *getattr(demo, "firmware", ("main.py",)))
+    proc = subprocess.Popen([upy.micropython_exe(), script, "config.json"], cwd=work, env=env)
+    steps = demo.steps() if hasattr(demo, "steps") else (
+        lambda: demo.command("ping", {"hello": "board"}),
+        lambda: demo.command("led", {"on": True}),
+        lambda: demo.get(["led", "interval"]),
+        lambda: demo.set({"led": False}),
+        lambda: demo.command("nope", {}))
     try:
         demo.wait_online(20)
-        for step in (lambda: demo.command("ping", {"hello": "board"}),
-                     lambda: demo.command("led", {"on": True}),
-                     lambda: demo.get(["led", "interval"]),
-                     lambda: demo.set({"led": False}),
-                     lambda: demo.command("nope", {})):
+        for step in steps:
             time.sleep(1.0)
             step()
-        print("round trips done; the board keeps reporting (Ctrl-C to stop)" if not args.seconds
+        if proc.poll() is not None:
+            raise RuntimeError("the firmware stopped (exit %d)" % proc.returncode)
+        print("round trips done; the board keeps running (Ctrl-C to stop)" if not args.seconds
               else "round trips done; running until %d s" % args.seconds, flush=True)
         proc.wait()
     except KeyboardInterrupt:
@@ -261,6 +343,12 @@ def cmd_flash(args):
     return 0
 
 
+def cmd_thingscloud(args):
+    from .thingscloud_cli import main as tc_main
+    rest = list(args.rest)
+    return tc_main(rest[1:] if rest[:1] == ["--"] else rest) or 0
+
+
 def cmd_deps(args):
     from .deps import fetch_umqtt
     print(fetch_umqtt())
@@ -334,6 +422,10 @@ def main(argv=None):
     p.set_defaults(fn=cmd_flash)
     p = sub.add_parser("bench", help="iotlink against raw umqtt.simple: heap, allocation, rate")
     p.set_defaults(fn=lambda a: __import__("iotlink_tools.bench", fromlist=["main"]).main(a))
+    p = sub.add_parser("thingscloud", help="ThingsCloud project API: login, devices, "
+                       "create-device (writes config.json), send-command, push-attributes")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="see: iotlink thingscloud -- --help")
+    p.set_defaults(fn=cmd_thingscloud)
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
     args = ap.parse_args(argv)

@@ -270,8 +270,6 @@ class Cloud:
             suffix = "service/" + req.name
         elif k == SET:
             suffix = "service/property/set"
-            # a child's new values must not be re-reported as the gateway's own
-            self.REPORT_AFTER_SET = req.target is None
         elif k == GET:
             suffix = "service/property/get"
         elif k == CONFIG:
