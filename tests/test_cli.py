@@ -189,3 +189,9 @@ def test_thingscloud_subcommand_is_wired():
     r = subprocess.run([sys.executable, "-m", "iotlink_tools.cli", "thingscloud", "--", "--help"],
                        cwd=os.path.join(paths.ROOT, "tools"), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "create-device" in r.stdout
+
+
+def test_run_demo_against_the_local_iotkit():
+    out = _run_demo("iotkit", 9)
+    assert '"method": "thing.service.ping_reply", "code": 0' in out
+    assert '"code": 500' in out and "LED on" in out and "LED off" in out

@@ -10,15 +10,24 @@ import sys
 import socket
 
 
-def der_certs(data):
-    """DER certificates from a PEM bundle or a DER file."""
+def der_blocks(data, kind=None):
+    """The DER bodies of the PEM blocks in ``data`` (only ``kind`` blocks, e.g.
+    b"CERTIFICATE", when given), or ``[data]`` if it is DER already."""
     if b"-----BEGIN" not in data:
         return [data]
     from binascii import a2b_base64
     out = []
-    for part in data.split(b"-----BEGIN CERTIFICATE-----")[1:]:
-        out.append(a2b_base64(part.split(b"-----END")[0].replace(b"\n", b"").replace(b"\r", b"")))
+    for part in data.split(b"-----BEGIN ")[1:]:
+        head, rest = part.split(b"-----", 1)
+        if kind is None or head == kind:
+            body = rest.split(b"-----END")[0]
+            out.append(a2b_base64(body.replace(b"\n", b"").replace(b"\r", b"")))
     return out
+
+
+def der_certs(data):
+    """DER certificates from a PEM bundle or a DER file."""
+    return der_blocks(data, b"CERTIFICATE")
 
 
 def context(ca=None, verify=True, cert=None, key=None):
@@ -44,10 +53,11 @@ def context(ca=None, verify=True, cert=None, key=None):
         from . import log
         log.warn("TLS certificate verification is off")
     if cert:
+        # mbedTLS on MicroPython parses only DER here, like for cadata
         with open(cert, "rb") as f:
-            c = f.read()
+            c = der_blocks(f.read())[0]
         with open(key, "rb") as f:
-            k = f.read()
+            k = der_blocks(f.read())[0]
         ctx.load_cert_chain(c, k)
     return ctx
 

@@ -3,7 +3,7 @@ pseudo-terminal logged in to the local 原子云."""
 
 from iotlink_tools.sims.alientek import AppClient
 
-from conftest import NUMBER, PASSWORD, upy_script
+from .conftest import NUMBER, PASSWORD, upy_script
 
 DTU = """
 import sys, time
@@ -42,7 +42,7 @@ print("STATS", m.stats)
 
 
 def test_driver_data_both_ways_drop_and_close(cloud, module, procs):
-    from conftest import UPY
+    from .conftest import UPY
     app = AppClient(cloud)
     app.subscribe(NUMBER)
     p = procs(DTU % (UPY, module.path, NUMBER, PASSWORD), "dtu")

@@ -9,7 +9,7 @@ import pytest
 
 from iotlink_tools.sims.alientek import Sim
 
-from conftest import UPY
+from .conftest import UPY
 
 DTU_FIRMWARE = """
 import sys, json, time

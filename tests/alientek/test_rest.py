@@ -7,7 +7,7 @@ import pytest
 
 from iotlink.apis import alientek as A
 
-from conftest import NUMBER, upy_script
+from .conftest import NUMBER, upy_script
 
 
 def _api(cloud, **kw):

@@ -4,9 +4,9 @@ scripted byte by byte) and against the local 原子云."""
 import hashlib
 import struct
 
-from bare import BareServer
+from .bare import BareServer
 
-from conftest import upy_script
+from .conftest import upy_script
 
 CLIENT = """
 import time

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from iotlink_tools.broker import Mosquitto
-from agent_host import Agent, write_config
+from .agent_host import Agent, write_config
 
 
 def test_bad_password_raises_auth_error_at_connect(tmp_path):

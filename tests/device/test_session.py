@@ -6,7 +6,7 @@ import time
 from iotlink_tools.console import Console
 from iotlink_tools.faultproxy import FaultProxy
 
-from agent_host import Agent, BASE, write_config
+from .agent_host import Agent, BASE, write_config
 
 
 def replies(console):

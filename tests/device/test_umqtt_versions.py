@@ -16,7 +16,7 @@ import pytest
 
 from iotlink_tools import paths
 from iotlink_tools.console import Console
-from agent_host import Agent, BASE, write_config
+from .agent_host import Agent, BASE, write_config
 
 SRC = os.path.join(paths.DEPS, "umqtt", "simple.py")
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import Lines, device_config, script
+from .conftest import Lines, device_config, script
 
 
 HANDLERS = r"""

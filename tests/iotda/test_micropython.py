@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from .conftest import ROOT
 
 CODE = r"""
 import json

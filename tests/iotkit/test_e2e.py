@@ -8,7 +8,7 @@ import pytest
 
 from iotlink_tools.sims.iotkit import EMQX, PLUGIN, Offline
 
-from conftest import PK, PK2, Lines, device_config, script
+from .conftest import PK, PK2, Lines, device_config, script
 
 HANDLERS = r"""
 @dev.command

@@ -7,7 +7,7 @@ import struct
 from iotlink_tools.mqtt_front import varint
 from iotlink_tools.sims.iotkit import PLUGIN
 
-from conftest import PK, SECRET
+from .conftest import PK, SECRET
 
 # md5(SECRET + "pkIotlinkTest01_door-1_m1"), computed once with python3 hashlib
 GOOD_CID = PK + "_door-1_m1"

@@ -10,8 +10,8 @@ import types
 from iotlink_tools import paths
 from iotlink_tools.sims.iotkit import Sim
 
-from conftest import Lines, script
-from test_front import connack
+from .conftest import Lines, script
+from .test_front import connack
 
 
 def test_cli_prints_what_a_device_needs_and_serves(tmp_path):

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from sc_helpers import ORG, KEY, base_cfg
+from .sc_helpers import ORG, KEY, base_cfg
 
 from iotlink import log
 from iotlink.errors import ConfigError

@@ -10,7 +10,7 @@ import pytest
 
 from iotlink_tools.sims.sensecap import WEATHER, TRACKER, LEAK
 
-from sc_helpers import start
+from .sc_helpers import start
 
 DEVICE = r"""
 import sys, json, time, gc

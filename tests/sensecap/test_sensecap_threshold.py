@@ -3,7 +3,7 @@ OpenStream: the LED follows a measurement across the threshold, with hysteresis.
 
 from iotlink_tools.sims.sensecap import WEATHER, LEAK
 
-from sc_helpers import start_example
+from .sc_helpers import start_example
 
 
 def test_led_switches_on_and_off_across_the_threshold(sim, tmp_path):

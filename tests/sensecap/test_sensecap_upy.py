@@ -11,7 +11,7 @@ import pytest
 
 from iotlink_tools import paths
 
-from sc_helpers import base_cfg
+from .sc_helpers import base_cfg
 
 CODE = r"""
 import json

@@ -4,7 +4,7 @@ every endpoint, error envelopes, paging, token lifetimes."""
 import json
 import pytest
 
-from conftest import app_keys
+from .conftest import app_keys
 from iotlink.apis import http
 from iotlink.apis.thingscloud import ApiError, Client, ENDPOINTS
 

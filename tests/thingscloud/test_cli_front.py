@@ -8,7 +8,7 @@ import threading
 import paho.mqtt.client as paho
 import pytest
 
-from conftest import app_keys, wait_for
+from .conftest import app_keys, wait_for
 from iotlink_tools import thingscloud_cli
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Lines, app_keys, script, wait_for
+from .conftest import Lines, app_keys, script, wait_for
 from iotlink.apis.thingscloud import Client
 
 FW = os.urandom(20000 + 77)

@@ -207,7 +207,54 @@ class _ThingscloudDemo:
         self.sim.stop()
 
 
-_DEMOS = {"mqtt": _MqttDemo, "iotda": _IotdaDemo, "sensecap": _SensecapDemo,
+class _IotkitDemo:
+    """The local iotkit (built-in broker variant) for `iotlink run --cloud iotkit`."""
+
+    def __init__(self, work, port=0):
+        from .sims.iotkit import Sim
+        self.sim = Sim(work, port=port).start()
+        print("local iotkit: MQTT on 127.0.0.1:%d" % self.sim.port, flush=True)
+        threading.Thread(target=self._print_uplinks, daemon=True).start()
+
+    def _print_uplinks(self):
+        seen = 0
+        while True:
+            ups = self.sim.uplinks
+            while seen < len(ups):
+                dn, topic, body = ups[seen]
+                seen += 1
+                if topic.endswith("_reply"):
+                    continue  # shown with the request
+                text = json.dumps(body) if isinstance(body, dict) else repr(body)
+                print("  cloud <- %s %s" % (topic, text), flush=True)
+            time.sleep(0.1)
+
+    def config(self):
+        return self.sim.demo_config()
+
+    def wait_online(self, timeout):
+        self.sim.wait_online(timeout)
+
+    def _show(self, what, r):
+        print("  cloud <- %s reply: %s" % (what, json.dumps(r)), flush=True)
+
+    def command(self, name, params):
+        print("  cloud -> thing.service.%s %s" % (name, json.dumps(params)), flush=True)
+        self._show(name, self.sim.command(name, params))
+
+    def set(self, props):
+        print("  cloud -> thing.service.property.set %s" % json.dumps(props), flush=True)
+        self._show("set", self.sim.set(props))
+
+    def get(self, names):
+        print("  cloud -> thing.service.property.get %s" % json.dumps(names), flush=True)
+        self._show("get", self.sim.get(names))
+
+    def stop(self):
+        self.sim.stop()
+
+
+_DEMOS = {"mqtt": _MqttDemo, "iotkit": _IotkitDemo, "iotda": _IotdaDemo, "sensecap": _SensecapDemo,
           "thingscloud": _ThingscloudDemo}
 
 
@@ -389,7 +436,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="iotlink", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="run firmware/main.py on the unix port against a local cloud")
-    p.add_argument("--cloud", default="mqtt")
+    p.add_argument("--cloud", default="mqtt", help="local cloud: " + ", ".join(sorted(_DEMOS)))
     p.add_argument("--seconds", type=int, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
     p.add_argument("--interval", type=int, default=5, help="report interval in seconds")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
