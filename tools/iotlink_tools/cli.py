@@ -237,18 +237,19 @@ class _IotkitDemo:
 
     def _show(self, what, r):
         print("  cloud <- %s reply: %s" % (what, json.dumps(r)), flush=True)
+        return r
 
     def command(self, name, params):
         print("  cloud -> thing.service.%s %s" % (name, json.dumps(params)), flush=True)
-        self._show(name, self.sim.command(name, params))
+        return self._show(name, self.sim.command(name, params))
 
     def set(self, props):
         print("  cloud -> thing.service.property.set %s" % json.dumps(props), flush=True)
-        self._show("set", self.sim.set(props))
+        return self._show("set", self.sim.set(props))
 
     def get(self, names):
         print("  cloud -> thing.service.property.get %s" % json.dumps(names), flush=True)
-        self._show("get", self.sim.get(names))
+        return self._show("get", self.sim.get(names))
 
     def stop(self):
         self.sim.stop()
