@@ -2,13 +2,10 @@
 
 import json
 import os
-import queue
-import re
-import subprocess
-import threading
-import time
 
 from iotlink_tools import paths, upy
+
+from ..lines import Lines
 
 ORG = "416358930172"
 KEY = "8A3E6F1B2C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D6E7"
@@ -18,52 +15,6 @@ def base_cfg(**cloud):
     c = {"type": "sensecap", "org_id": ORG, "access_key": KEY, "client_suffix": "t1"}
     c.update(cloud)
     return {"cloud": c}
-
-
-class Lines:
-    """A background process's output, line by line, with timeouts."""
-
-    def __init__(self, proc):
-        self.proc = proc
-        self.q = queue.Queue()
-        self.all = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.all.append(line.rstrip("\n"))
-            self.q.put(line.rstrip("\n"))
-        self.q.put(None)
-
-    def expect(self, pattern, timeout=15):
-        """The first new line matching ``pattern`` (a regex): its match object."""
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            try:
-                line = self.q.get(timeout=max(0.01, left))
-            except queue.Empty:
-                line = False
-            if line is None or line is False or left <= 0:
-                raise AssertionError("no line matching %r; output so far:\n%s"
-                                     % (pattern, "\n".join(self.all)))
-            m = re.search(pattern, line)
-            if m:
-                return m
-
-    def finish(self, timeout=20):
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        time.sleep(0.05)
-        return "\n".join(self.all)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 def start(tmp_path, script_text, cfg, extra_path=()):
