@@ -201,7 +201,7 @@ def test_package_json_installs_every_library_module_and_umqtt():
     pkg = json.load(open(os.path.join(paths.ROOT, "package.json")))
     mods = sorted(os.path.relpath(os.path.join(d, f), paths.LIB)
                   for d, _, fs in os.walk(paths.LIB) for f in fs if f.endswith(".py"))
-    assert sorted(dst for dst, _ in pkg["urls"]) == mods
+    assert sorted(dst for dst, _ in pkg["urls"]) == mods, "run: python -m iotlink_tools.package"
     assert all(src == "lib/" + dst and os.path.exists(os.path.join(paths.ROOT, src))
                for dst, src in pkg["urls"])
     assert ["umqtt.simple", "latest"] in pkg["deps"] and all(len(d) == 2 for d in pkg["deps"])

@@ -48,57 +48,18 @@ def _cpython(method, url, body, headers, timeout, ca, verify):
         raise OSError(str(e.reason))
 
 
-def _der(data):
-    if b"-----BEGIN" not in data:
-        return [data]
-    from binascii import a2b_base64
-    return [a2b_base64(p.split(b"-----END")[0]) for p in data.split(b"-----BEGIN CERTIFICATE-----")[1:]]
-
-
 def _tls(method, url, body, headers, timeout, ca):
-    import socket
-    import ssl
+    from .. import http
     if not ca:
         raise ValueError("ca: required for https (a CA file), or verify=False")
-    rest = url[8:]
-    hostport, _, path = rest.partition("/")
-    host, _, port = hostport.partition(":")
-    port = int(port) if port else 443
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    with open(ca, "rb") as f:
-        for der in _der(f.read()):
-            ctx.load_verify_locations(cadata=der)
-    s = socket.socket()
+    s, status, n = http.open(method, url, headers, body, ca, True, int(timeout * 1000))
     try:
-        s.settimeout(timeout)
-        s.connect(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1])
-        s = ctx.wrap_socket(s, server_hostname=host)
-        head = "%s /%s HTTP/1.0\r\nHost: %s\r\n" % (method, path, host)
-        for k, v in headers.items():
-            head += "%s: %s\r\n" % (k, v)
-        if body is not None:
-            head += "Content-Length: %d\r\n" % len(body)
-        s.write(head.encode() + b"\r\n")
-        if body:
-            s.write(body)
-        status = s.readline().split(None, 2)
-        if len(status) < 2:
-            raise OSError("no HTTP answer")
-        n = None
-        while True:
-            line = s.readline()
-            if not line or line == b"\r\n":
-                break
-            k, _, v = line.partition(b":")
-            if k.strip().lower() == b"content-length":
-                n = int(v.strip())
         out = b""
         while n is None or len(out) < n:
             more = s.read(1024 if n is None else min(1024, n - len(out)))
             if not more:
                 break
             out += more
-        return int(status[1]), out
+        return status, out
     finally:
         s.close()
