@@ -73,6 +73,17 @@ def get(section, key, kind, default=REQUIRED, where="cloud", lo=None, hi=None,
     return v
 
 
+def word(s, max_len=128, extra="_-"):
+    """True when ``s`` is 1..max_len letters, digits or characters in ``extra``
+    (the id rule most clouds share)."""
+    if not isinstance(s, str) or not 0 < len(s) <= max_len:
+        return False
+    for ch in s:
+        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in extra):
+            return False
+    return True
+
+
 def _secret(key):
     for w in _SECRET_WORDS:
         if w in key:

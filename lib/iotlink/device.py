@@ -516,12 +516,9 @@ class Device:
         self._schedule()
 
     def _schedule(self):
-        """Backoff before the next attempt: min * 2^n, capped, then 50-100 %."""
-        o = self.opts
-        d = o["backoff_min_ms"] << min(self._attempts, 16)
-        d = min(d, o["backoff_max_ms"])
-        import random
-        d = d // 2 + random.getrandbits(16) * (d // 2) // 65535
+        """Plan the next attempt (see retry.delay_ms)."""
+        from .retry import delay_ms
+        d = delay_ms(self.opts, self._attempts)
         self._attempts += 1
         self._next_try = time.ticks_add(time.ticks_ms(), d)
         log.info("retry in %d ms", d)

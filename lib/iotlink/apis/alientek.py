@@ -514,10 +514,8 @@ class Session:
         self._schedule()
 
     def _schedule(self):
-        o = self.opts
-        d = min(o["backoff_min_ms"] << min(self._attempts, 16), o["backoff_max_ms"])
-        import random
-        d = d // 2 + random.getrandbits(16) * (d // 2) // 65535
+        from ..retry import delay_ms
+        d = delay_ms(self.opts, self._attempts)
         self._attempts += 1
         self._next_try = time.ticks_add(time.ticks_ms(), d)
         log.info("retry in %d ms", d)

@@ -76,12 +76,7 @@ def _limit(data, most, what):
 
 def valid_id(s):
     """device_id rule: 1..128 of letters, digits, '_' and '-'."""
-    if not isinstance(s, str) or not 0 < len(s) <= _ID_MAX:
-        return False
-    for ch in s:
-        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in "_-"):
-            return False
-    return True
+    return config.word(s, _ID_MAX)
 
 
 def password(secret, ts):

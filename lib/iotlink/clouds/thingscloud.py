@@ -55,12 +55,7 @@ def dumps(obj):
 
 def valid_ident(s):
     """Custom data stream identifier: letters, digits, '_' and '-'."""
-    if not isinstance(s, str) or not 0 < len(s) <= _IDENT_MAX:
-        return False
-    for ch in s:
-        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in "_-"):
-            return False
-    return True
+    return config.word(s, _IDENT_MAX)
 
 
 def default_client_id(token):
