@@ -34,7 +34,8 @@ import threading
 import time
 import uuid
 
-from .. import broker, certs, mqtt_front
+from .. import certs
+from .base import MqttSim
 
 _CID = re.compile(r"^([A-Za-z0-9_-]{1,128})_0_([01])_(\d{10})$")
 _SYS = re.compile(r"^\$oc/devices/([^/]+)/sys/(.*)$")
@@ -57,7 +58,7 @@ def _compact(t=None):
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
 
 
-class LocalIoTDA:
+class LocalIoTDA(MqttSim):
     """``devices``: {device_id: secret}.  ``tls``: a certs.make_ca() dict for the
     TLS listener.  ``clock``: server time in Unix seconds (tests move it)."""
 
@@ -83,34 +84,11 @@ class LocalIoTDA:
     # ----- lifecycle -------------------------------------------------------
 
     def start(self):
-        self.mosq = broker.Mosquitto().start()
-        self.front = mqtt_front.Front(self.mosq.port, self._check, self._acl, tls=self.tls,
-                                      host=self.host, port=self._ports[0], tls_port=self._ports[1])
-        self.client = self._service_client()
+        self._start_mqtt(platform_filter="$oc/devices/+/sys/#", name="iotda-platform")
         return self
 
-    def stop(self):
-        if self.client:
-            self.client.loop_stop()
-            self.client.disconnect()
-        if self.front:
-            self.front.stop()
-        if self.mosq:
-            self.mosq.stop()
 
-    def __enter__(self):
-        return self.start()
 
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self.front.port
-
-    @property
-    def tls_port(self):
-        return self.front.tls_port
 
     def add_device(self, device_id, secret):
         self.devices[device_id] = secret
@@ -163,21 +141,6 @@ class LocalIoTDA:
         return "+" not in rest and ("#" not in rest or rest.endswith("/#"))
 
     # ----- the platform ----------------------------------------------------
-
-    def _service_client(self):
-        import paho.mqtt.client as mqtt
-        api = getattr(mqtt, "CallbackAPIVersion", None)
-        kw = {"client_id": "iotda-platform-%d" % os.getpid()}
-        c = mqtt.Client(api.VERSION2, **kw) if api else mqtt.Client(**kw)
-        ready = threading.Event()
-        c.on_subscribe = lambda *a: ready.set()
-        c.on_connect = lambda cl, *a: cl.subscribe("$oc/devices/+/sys/#", 1)
-        c.on_message = lambda cl, ud, msg: self._on_up(msg.topic, msg.payload)
-        c.connect("127.0.0.1", self.mosq.port, 60)
-        c.loop_start()
-        if not ready.wait(10):
-            raise RuntimeError("platform client did not subscribe")
-        return c
 
     def _down(self, device_id, rest, body):
         if isinstance(body, (dict, list)):

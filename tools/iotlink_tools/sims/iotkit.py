@@ -46,7 +46,8 @@ import threading
 import time
 import uuid
 
-from .. import broker, certs, mqtt_front
+from .. import certs, mqtt_front
+from .base import MqttSim
 from ..mqtt_front import PUBLISH, SUBSCRIBE, body_of, parse_subscribe, varint
 
 UNSUBSCRIBE, DISCONNECT = 10, 14
@@ -143,7 +144,7 @@ class _Front(mqtt_front.Front):
             self.sim._gone(conn)
 
 
-class Sim:
+class Sim(MqttSim):
     """The local platform.  ``products``: {productKey: productSecret} (default:
     one demo product).  ``tls``: a certs.make_ca() dict, or True to make a CA
     in ``workdir``."""
@@ -179,35 +180,13 @@ class Sim:
             folder = self.workdir or ".sim/iotkit"
             self.tls = certs.make_ca(folder)
             self.tls["ca_der"] = certs.pem_to_der(self.tls["ca"], os.path.join(folder, "ca.der"))
-        self.mosq = broker.Mosquitto().start()
-        acl = self._acl if self.variant == PLUGIN else None
-        self.front = _Front(self, self.mosq.port, self._check, acl, tls=self.tls or None,
-                            host=self.host, port=self._ports[0], tls_port=self._ports[1])
-        self.client = self._platform_client()
+        self.tls = self.tls or None
+        self._start_mqtt(front_cls=lambda *a, **kw: _Front(self, *a, **kw), name="iotkit-platform",
+                         acl=True if self.variant == PLUGIN else None)
         return self
 
-    def stop(self):
-        if self.client:
-            self.client.loop_stop()
-            self.client.disconnect()
-        if self.front:
-            self.front.stop()
-        if self.mosq:
-            self.mosq.stop()
 
-    def __enter__(self):
-        return self.start()
 
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self.front.port
-
-    @property
-    def tls_port(self):
-        return self.front.tls_port
 
     def config(self, device_name=DEMO_DEVICE, product_key=None, model=DEMO_MODEL, tls=False,
                **extra):
@@ -416,19 +395,6 @@ class Sim:
             self._cond.notify_all()
 
     # ----- the platform's side ----------------------------------------------
-
-    def _platform_client(self):
-        import paho.mqtt.client as mqtt
-        api = getattr(mqtt, "CallbackAPIVersion", None)
-        kw = {"client_id": "iotkit-platform-%d" % os.getpid()}
-        c = mqtt.Client(api.VERSION2, **kw) if api else mqtt.Client(**kw)
-        ready = threading.Event()
-        c.on_connect = lambda *a: ready.set()
-        c.connect("127.0.0.1", self.mosq.port, 60)
-        c.loop_start()
-        if not ready.wait(10):
-            raise RuntimeError("platform client did not connect")
-        return c
 
     def _rid(self):
         with self._cond:

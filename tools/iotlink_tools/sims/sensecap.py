@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 
-from .. import broker, mqtt_front
+from .base import MqttSim
 
 _CID = re.compile(r"^org-([0-9A-Za-z]+)-([0-9a-z]+)$")
 DEMO_ORG = "416358930172"
@@ -50,7 +50,7 @@ def _ms():
     return int(time.time() * 1000)
 
 
-class Sim:
+class Sim(MqttSim):
     """``orgs``: {org_id: access_key}; by default one demo organisation with a
     fresh key.  ``interval``: seconds between demo uplinks (0 = only on request)."""
 
@@ -59,7 +59,8 @@ class Sim:
         self.orgs = dict(orgs) if orgs else {DEMO_ORG: secrets.token_hex(32).upper()}
         self.org = next(iter(self.orgs))
         self.host = host
-        self._port = port
+        self._ports = (port, 0)
+        self.tls = None
         self.interval = interval
         self.published = []    # (topic, payload bytes) sent by the platform
         self.mosq = self.front = self.client = None
@@ -72,33 +73,16 @@ class Sim:
     def start(self):
         d = os.path.join(self.workdir, "mosquitto")
         os.makedirs(d, exist_ok=True)
-        self.mosq = broker.Mosquitto(workdir=d).start()
-        self.front = mqtt_front.Front(self.mosq.port, self._check, self._acl,
-                                      host=self.host, port=self._port)
-        self.client = self._platform()
+        self._start_mqtt(name="openstream", broker_dir=d)
         if self.interval:
             threading.Thread(target=self._loop, daemon=True).start()
         return self
 
     def stop(self):
         self._stop.set()
-        if self.client:
-            self.client.loop_stop()
-            self.client.disconnect()
-        if self.front:
-            self.front.stop()
-        if self.mosq:
-            self.mosq.stop()
+        MqttSim.stop(self)
 
-    def __enter__(self):
-        return self.start()
 
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self.front.port
 
     @property
     def key(self):
@@ -139,17 +123,6 @@ class Sim:
             topic.startswith("/device_status_event/%s/" % org)
 
     # ----- the platform ----------------------------------------------------
-
-    def _platform(self):
-        import paho.mqtt.client as mqtt
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="openstream-%d" % os.getpid())
-        up = threading.Event()
-        c.on_connect = lambda *a: up.set()
-        c.connect("127.0.0.1", self.mosq.port, 60)
-        c.loop_start()
-        if not up.wait(10):
-            raise RuntimeError("platform client did not connect")
-        return c
 
     def publish_raw(self, topic, payload):
         """Any bytes on any topic, as the platform (for bad-input tests)."""

@@ -39,11 +39,11 @@ import secrets
 import sys
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .. import broker, certs, mqtt_front
+from .. import certs
+from .base import MqttSim
 
 DAY = 86400
 SERIES_SPAN_MS = 30 * DAY * 1000
@@ -71,7 +71,7 @@ def _hex(n):
     return secrets.token_hex(n)
 
 
-class Sim:
+class Sim(MqttSim):
     """``Sim(workdir).start()``; ``tls``: a certs.make_ca() dict (default: a CA
     made in ``workdir``).  ``clock``: Unix seconds for API token lifetimes
     (tests move it)."""
@@ -116,10 +116,7 @@ class Sim:
             os.makedirs(self.workdir, exist_ok=True)
             self.tls = certs.make_ca(os.path.join(self.workdir, "ca"))
             self.tls["ca_der"] = certs.pem_to_der(self.tls["ca"], os.path.join(self.workdir, "ca", "ca.der"))
-        self.mosq = broker.Mosquitto().start()
-        self.front = mqtt_front.Front(self.mosq.port, self._check, self._acl, tls=self.tls, host=self.host,
-                                      port=self._ports[0], tls_port=self._ports[1], rewrite=self._rewrite)
-        self.client = self._platform_client()
+        self._start_mqtt(platform_filter="tc/up/#", name="tc-platform", rewrite=self._rewrite)
         self.http = ThreadingHTTPServer((self.host, self._ports[2]), _handler(self))
         self.http.daemon_threads = True
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
@@ -139,27 +136,10 @@ class Sim:
         if self.http:
             self.http.shutdown()
             self.http.server_close()
-        if self.client:
-            self.client.loop_stop()
-            self.client.disconnect()
-        if self.front:
-            self.front.stop()
-        if self.mosq:
-            self.mosq.stop()
+        MqttSim.stop(self)
 
-    def __enter__(self):
-        return self.start()
 
-    def __exit__(self, *exc):
-        self.stop()
 
-    @property
-    def port(self):
-        return self.front.port
-
-    @property
-    def tls_port(self):
-        return self.front.tls_port
 
     @property
     def api_url(self):
@@ -245,19 +225,6 @@ class Sim:
         return topic[len(pre):] if topic.startswith(pre) else topic
 
     # ----- the platform ----------------------------------------------------
-
-    def _platform_client(self):
-        import paho.mqtt.client as mqtt
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tc-platform-" + _hex(4))
-        ready = threading.Event()
-        c.on_subscribe = lambda *a: ready.set()
-        c.on_connect = lambda cl, *a: cl.subscribe("tc/up/#", 1)
-        c.on_message = lambda cl, ud, msg: self._on_up(msg.topic, msg.payload)
-        c.connect("127.0.0.1", self.mosq.port, 60)
-        c.loop_start()
-        if not ready.wait(10):
-            raise RuntimeError("platform client did not subscribe")
-        return c
 
     def down(self, device_id, topic, body):
         """Publish ``body`` (dict/list as JSON, str/bytes raw) to a device's relative topic."""
