@@ -15,16 +15,31 @@ from . import paths
 ARCHS = ("xtensawin", "armv6m", "armv7emsp", "rv32imc")
 
 
+def _follow(items, show):
+    """Print ``show(item)`` for each new entry of the growing list ``items``
+    (a local cloud's record of uplinks); None means skip.  Runs in a thread."""
+    def run():
+        seen = 0
+        while True:
+            while seen < len(items):
+                text = show(items[seen])
+                seen += 1
+                if text is not None:
+                    print("  cloud <- " + text, flush=True)
+            time.sleep(0.1)
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _text(payload):
+    if isinstance(payload, dict):
+        return json.dumps(payload)
+    return payload.decode(errors="replace") if isinstance(payload, bytes) else repr(payload)
+
+
 def _print_uplinks(console, prefix):
-    seen = 0
+    _follow(console.messages, lambda m: "%s %s" % (m[0], _text(m[1])) if m[0].startswith(prefix) else None)
     while True:
-        msgs = console.messages
-        while seen < len(msgs):
-            t, p = msgs[seen]
-            seen += 1
-            if t.startswith(prefix):
-                print("  cloud <- %s %s" % (t, p.decode(errors="replace")), flush=True)
-        time.sleep(0.1)
+        time.sleep(3600)
 
 
 class _MqttDemo:
@@ -40,8 +55,9 @@ class _MqttDemo:
         self.base = "iotlink/%s/" % self.device_id
         self.console = Console(self.broker.port).subscribe(self.base + "#")
         self._n = 0
-        threading.Thread(target=_print_uplinks, args=(self.console, self.base + "up/"),
-                         daemon=True).start()
+        up = self.base + "up/"
+        _follow(self.console.messages,
+                lambda m: "%s %s" % (m[0], _text(m[1])) if m[0].startswith(up) else None)
         print("local broker: mosquitto on 127.0.0.1:%d (watch: mosquitto_sub -p %d -t '%s#' -v)"
               % (self.broker.port, self.broker.port, self.base), flush=True)
 
@@ -87,18 +103,7 @@ class _IotdaDemo:
         self.sim = LocalIoTDA({self.device_id: "demo-secret-0001"}, tls=ca).start()
         print("local IoTDA: MQTTS on 127.0.0.1:%d (MQTT %d), device %s"
               % (self.sim.tls_port, self.sim.port, self.device_id), flush=True)
-        threading.Thread(target=self._print_uplinks, daemon=True).start()
-
-    def _print_uplinks(self):
-        seen = 0
-        while True:
-            ups = self.sim.uplinks
-            while seen < len(ups):
-                did, rest, payload = ups[seen]
-                seen += 1
-                if "/response/" not in rest:
-                    print("  cloud <- %s %s" % (rest, payload.decode(errors="replace")), flush=True)
-            time.sleep(0.1)
+        _follow(self.sim.uplinks, lambda u: None if "/response/" in u[1] else "%s %s" % (u[1], _text(u[2])))
 
     def config(self):
         return self.sim.config(self.device_id, tls=True, keepalive=60)
@@ -174,17 +179,7 @@ class _ThingscloudDemo:
         self.id = self.sim.demo["id"]
         print("local ThingsCloud: MQTTS on 127.0.0.1:%d, project API %s"
               % (self.sim.tls_port, self.sim.api_url), flush=True)
-        threading.Thread(target=self._print_uplinks, daemon=True).start()
-
-    def _print_uplinks(self):
-        seen = 0
-        while True:
-            ups = self.sim.uplinks
-            while seen < len(ups):
-                did, rest, payload = ups[seen]
-                seen += 1
-                print("  cloud <- %s %s" % (rest, payload.decode(errors="replace")), flush=True)
-            time.sleep(0.1)
+        _follow(self.sim.uplinks, lambda u: "%s %s" % (u[1], _text(u[2])))
 
     def config(self):
         return self.sim.demo_config(tls=True)
@@ -214,20 +209,8 @@ class _IotkitDemo:
         from .sims.iotkit import Sim
         self.sim = Sim(work, port=port).start()
         print("local iotkit: MQTT on 127.0.0.1:%d" % self.sim.port, flush=True)
-        threading.Thread(target=self._print_uplinks, daemon=True).start()
-
-    def _print_uplinks(self):
-        seen = 0
-        while True:
-            ups = self.sim.uplinks
-            while seen < len(ups):
-                dn, topic, body = ups[seen]
-                seen += 1
-                if topic.endswith("_reply"):
-                    continue  # shown with the request
-                text = json.dumps(body) if isinstance(body, dict) else repr(body)
-                print("  cloud <- %s %s" % (topic, text), flush=True)
-            time.sleep(0.1)
+        # replies are shown with their request
+        _follow(self.sim.uplinks, lambda u: None if u[1].endswith("_reply") else "%s %s" % (u[1], _text(u[2])))
 
     def config(self):
         return self.sim.demo_config()
