@@ -3,19 +3,14 @@ mosquitto, and the fault proxy between them."""
 
 import json
 import os
-import sys
 import time
 
 import threading
 
 import pytest
 
-DEVICE_TESTS = os.path.join(os.path.dirname(__file__), "..", "device")
-if DEVICE_TESTS not in sys.path:
-    sys.path.insert(0, os.path.abspath(DEVICE_TESTS))
-
-import agent_host  # noqa: E402
-from agent_host import BASE  # noqa: E402,F401
+from ..device import agent_host  # noqa: E402
+from ..device.agent_host import BASE  # noqa: E402,F401
 from iotlink_tools.console import Console  # noqa: E402
 from iotlink_tools.faultproxy import FaultProxy  # noqa: E402
 from iotlink_tools import upy  # noqa: E402

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import (Agent, write_config, assert_no_report_lost, command, wait_reply,
+from .conftest import (Agent, write_config, assert_no_report_lost, command, wait_reply,
                       replies_to, handler_runs)
 
 KA = 2            # keepalive, s: silence bound 1.5 x KA

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import (Agent, write_config, assert_no_report_lost, command, wait_reply,
+from .conftest import (Agent, write_config, assert_no_report_lost, command, wait_reply,
                       reports_made)
 from iotlink_tools.console import Console
 
