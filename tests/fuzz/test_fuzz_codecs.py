@@ -23,7 +23,6 @@ from iotlink.request import Request, COMMAND, SET, GET, SYSTEM
 
 from . import cloudcfg
 
-KINDS = ("command", "set", "get", "message", "event", "data", "system")
 CLOUDS_DIR = os.path.dirname(clouds.__file__)
 
 
@@ -77,7 +76,8 @@ def _topics(cloud, words):
     prefixes = [f.split("+")[0].split("#")[0] for f in filters] or [""]
     glued = st.builds(lambda p, w, t: p + w + t, st.sampled_from(prefixes), st.sampled_from(words),
                       st.text(max_size=12))
-    return st.one_of(from_filters, glued, st.text(max_size=40)).map(
+    exact = st.builds(lambda p, w: p + w, st.sampled_from(prefixes), st.sampled_from(words))
+    return st.one_of(from_filters, glued, exact, st.text(max_size=40)).map(
         lambda t: t.encode("utf-8", "surrogatepass")) | st.binary(max_size=40)
 
 
@@ -99,7 +99,9 @@ def _payloads(words):
 
 def _check_decoded(cloud, req):
     assert isinstance(req, Request), repr(req)
-    assert req.kind in KINDS, req.kind
+    # the Device hands any kind to the handler registered under that name;
+    # codecs may add their own (iotkit's "config")
+    assert isinstance(req.kind, str) and req.kind, req.kind
     if req.kind == SYSTEM:
         acts = getattr(cloud, "system", None)
         if acts is not None:
@@ -137,8 +139,9 @@ def test_decode_never_raises_unexpectedly(kind, cfg):
             _check_decoded(cloud, req)
 
     run()
-    # the generator does reach the codec's real topics, not just "unknown topic"
-    assert seen["decoded"] > 0, seen
+    # the generator does reach past the topic checks, not just "unknown topic"
+    # (a ValueError is raised only for a topic the codec recognised)
+    assert seen["decoded"] + seen["refused"] > 0, seen
 
 
 def _device(cfg):
