@@ -180,7 +180,7 @@ class Device:
         self.children = {}  # the same per sub-device: {target: {service key: {...}}}
         self.stats = {"connects": 0, "reconnects": 0, "queued": 0, "sent": 0, "dropped": 0,
                       "replies": 0, "received": 0, "bad_input": 0, "handler_errors": 0,
-                      "link_errors": 0, "coalesced": 0}
+                      "link_errors": 0, "coalesced": 0, "inbox_dropped": 0}
         self._attempts = 0
         self._next_try = time.ticks_ms()
         self._up_since = 0
@@ -614,10 +614,27 @@ class Device:
             return
         self.stats["received"] += 1
         if len(self._in) >= self.opts["inbox"]:
-            self.stats["dropped"] += 1
-            log.warn("inbox full: downlink on %s dropped", _short(topic))
+            self._busy(topic, msg)
             return
         self._in.append((topic, msg))
+
+    def _busy(self, topic, msg):
+        """Inbox full (a flood, or downlinks arriving during a QoS 1 wait): the
+        request is not run, but a request that expects an answer gets the
+        cloud's error reply, so the sender is told instead of timing out."""
+        self.stats["inbox_dropped"] += 1
+        log.warn("inbox full: downlink on %s refused", _short(topic))
+        try:
+            req = self.cloud.decode(topic, msg)
+            out = self.cloud.reply(req, None, "device busy: too many requests at once") \
+                if req is not None and req.kind != SYSTEM else None
+        except Exception:
+            out = None
+        if out is not None:
+            # queued only: publishing from inside umqtt's callback would re-enter it
+            if self._out.put((out[0], _b(out[1]), self.opts["qos"], False)) is not None:
+                self.stats["dropped"] += 1
+            self.stats["replies"] += 1
 
     def _dispatch(self):
         while self._in:

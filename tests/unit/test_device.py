@@ -504,3 +504,21 @@ def test_child_values_are_kept_apart_from_the_gateways(rig):
     assert dev._values(Request(GET, params=None, target="other")) == {}
     dev._applied(Request(SET, params={"t": 5}, target="kid", rid="1"))
     assert dev.children["kid"][""]["t"] == 5 and dev.state[""]["t"] == 1
+
+
+def test_a_full_inbox_answers_busy_instead_of_dropping_silently(rig):
+    dev = rig.device(session={"inbox": 2})
+    ran = []
+    dev.command(lambda req: ran.append(req.rid) or {"ok": 1})
+    assert dev.connect()
+    for i in range(5):   # all arrive before the loop runs a handler
+        rig.downlink(b"/down/command/ping", {"id": "f%d" % i}, pid=10 + i)
+    dev._stray(dev._client.wait_msg())
+    for _ in range(4):
+        dev._client.wait_msg()
+    dev.poll(500)
+    assert ran == ["f0", "f1"]
+    replies = {r["id"]: r for r in rig.replies()}
+    assert set(replies) == {"f0", "f1", "f2", "f3", "f4"}          # every sender is answered
+    assert all(not replies[i]["ok"] and "busy" in replies[i]["error"] for i in ("f2", "f3", "f4"))
+    assert dev.stats["inbox_dropped"] == 3 and dev.stats["dropped"] == 0

@@ -457,6 +457,11 @@ def main(argv=None):
                        "create-device (writes config.json), send-command, push-attributes")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="see: iotlink thingscloud -- --help")
     p.set_defaults(fn=cmd_thingscloud)
+    p = sub.add_parser("soak", help="long steady run on the unix port: reports, commands, broker "
+                       "restarts; heap sampled (see --help after --)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=lambda a: __import__("iotlink_tools.soak", fromlist=["main"]).main(
+        a.rest[1:] if a.rest[:1] == ["--"] else a.rest) or 0)
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
     args = ap.parse_args(argv)

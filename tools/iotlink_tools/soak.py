@@ -265,7 +265,9 @@ class Soak:
         elif first != list(range(last + 1)):
             fails.append("reports arrived out of order")
         if stats.get("dropped"):
-            fails.append("the library dropped %d messages" % stats["dropped"])
+            fails.append("the library dropped %d queued messages" % stats["dropped"])
+        if stats.get("inbox_dropped"):
+            fails.append("the library refused %d downlinks (inbox full)" % stats["inbox_dropped"])
         runs = {}
         for l in self.lines:
             if l.startswith("CMD "):
