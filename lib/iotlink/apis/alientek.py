@@ -304,30 +304,8 @@ class Api:
 
 
 def _cpython_get(url, hdr, t, ca, verify, max_body):
-    try:
-        import requests
-    except ImportError:
-        requests = None
-    if requests is not None:
-        r = requests.get(url, headers=hdr, timeout=t, stream=True,
-                         verify=(ca or True) if verify else False)
-        try:
-            body = r.raw.read(max_body + 1, decode_content=True)
-            if len(body) > max_body:
-                raise ApiError(r.status_code, "answer over %d bytes" % max_body, True)
-            return r.status_code, body
-        finally:
-            r.close()
-    import ssl
-    import urllib.request
-    import urllib.error
-    ctx = ssl.create_default_context(cafile=ca) if verify else ssl._create_unverified_context()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=hdr), timeout=t, context=ctx) as r:
-            body = r.read(max_body + 1)
-            status = r.status
-    except urllib.error.HTTPError as e:
-        return e.code, b""
+    from . import http
+    status, body = http.request("GET", url, None, hdr, t, ca, verify)
     if len(body) > max_body:
         raise ApiError(status, "answer over %d bytes" % max_body, True)
     return status, body
