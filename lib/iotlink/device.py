@@ -361,7 +361,7 @@ class Device:
         c, link = self._client, self._link
         end = time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"])
         while time.ticks_diff(end, time.ticks_ms()) > 0:
-            if self._poller.poll(max(0, time.ticks_diff(end, time.ticks_ms()))):
+            if _ready(self._poller, max(0, time.ticks_diff(end, time.ticks_ms()))):
                 got = c.wait_msg()
                 if got is None or got & 0xF0 == 0x30:
                     continue  # PINGRESP or a downlink, already handled
@@ -573,7 +573,7 @@ class Device:
                             time.ticks_ms(), self._last_report)))
                     if len(self._out):
                         self._flush()
-                    if self.connected and self._poller.poll(max(0, min(left, wait))):
+                    if self.connected and _ready(self._poller, max(0, min(left, wait))):
                         self._stray(self._client.wait_msg())
                 except Exception as e:
                     self._lost(e)
@@ -776,6 +776,14 @@ class Device:
                 fn(event, detail)
             except Exception as e:
                 log.warn("status handler raised %s", _err(e))
+
+
+def _ready(poller, ms):
+    """True when the socket is readable within ``ms``; ipoll() reuses its
+    result tuple where poll() would allocate a list on every call."""
+    for _ in poller.ipoll(ms):
+        return True
+    return False
 
 
 def _fixed(first, n):

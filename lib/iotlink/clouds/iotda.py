@@ -158,6 +158,7 @@ class Cloud:
         self.stamp = config.get(c, "event_time", bool, False)
         base = ("$oc/devices/" + did + "/sys/").encode()
         self._sys = base
+        self._t_report = base + b"properties/report"  # built once: reports are the hot path
         self._events_up = base + b"events/up"
         self.bootstrap = config.get(c, "bootstrap", bool, False)
         self.keyword = config.get(c, "bootstrap_keyword", str, None)
@@ -212,13 +213,13 @@ class Cloud:
 
     def report(self, props, service, now):
         """One service's properties (service None = the configured one)."""
-        body = dumps({"services": [self._svc(service, props, now)]})
-        return self._sys + b"properties/report", _limit(body, _REPORT_MAX, "property report")
+        body = '{"services":[%s]}' % dumps(self._svc(service, props, now))
+        return self._t_report, _limit(body, _REPORT_MAX, "property report")
 
     def report_services(self, services, now):
         """Several services in one report: ``{service_id: {name: value}}``."""
         body = dumps({"services": [self._svc(k, v, now) for k, v in services.items()]})
-        return self._sys + b"properties/report", _limit(body, _REPORT_MAX, "property report")
+        return self._t_report, _limit(body, _REPORT_MAX, "property report")
 
     def event(self, name, params, now):
         """An application event, as a system-format message up."""

@@ -43,6 +43,7 @@ class Cloud:
         self._down = base + b"/down/"
         self._up = base + b"/up/"
         self._reply = base + b"/up/reply"
+        self._report = base + b"/up/report"  # built once: reports are the hot path
         self._status = base + b"/status"
         self._subs = ((base + b"/down/#", 1),)
 
@@ -60,10 +61,9 @@ class Cloud:
         return ((self._status, b"online", 1, True),)
 
     def report(self, props, service, now):
-        t = self._up + b"report"
         if service:
-            t += b"/" + _name(service)
-        return t, dumps(props)
+            return self._report + b"/" + _name(service), dumps(props)
+        return self._report, dumps(props)
 
     def event(self, name, params, now):
         return self._up + b"event/" + _name(name), dumps(params or {})
