@@ -228,7 +228,8 @@ def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None):
 def min_heap(script, args, target, mpy_dir=None, lo=4, hi=256):
     """Smallest -X heapsize (KiB) that completes the scenario, by bisection;
     None when even ``hi`` does not."""
-    if not run_script(script, args, heap="%dk" % hi, mpy_dir=mpy_dir, target=target):
+    if not run_script(script, args, heap="%dk" % hi, mpy_dir=mpy_dir, target=target) and \
+            not run_script(script, args, heap="%dk" % hi, mpy_dir=mpy_dir, target=target):
         return None
     while hi - lo > 1:
         mid = (lo + hi) // 2
