@@ -3,13 +3,11 @@ WebSocket client and the ATK driver on the MicroPython unix port, against the
 local 原子云 (REST + WebSocket server) and its simulated ATK module on a pty."""
 
 import os
-import queue
-import re
 import sys
-import threading
-import time
 
 import pytest
+
+from ..lines import Lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -51,53 +49,22 @@ def module(cloud):
     m.close()
 
 
-class Proc:
+class Proc(Lines):
     """A script on the unix port in the background, its output line by line."""
 
     def __init__(self, folder, code, name="app"):
         path = os.path.join(folder, name + ".py")
         with open(path, "w") as f:
             f.write(code)
-        self.proc = upy.start(path, extra_path=(UPY,), cwd=folder)
-        self.q = queue.Queue()
-        self.all = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.all.append(line.rstrip("\n"))
-            self.q.put(line.rstrip("\n"))
-        self.q.put(None)
-
-    def expect(self, pattern, timeout=15):
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            try:
-                line = self.q.get(timeout=max(0.01, left))
-            except queue.Empty:
-                line = False
-            if line is None or line is False:
-                raise AssertionError("no line matching %r; output:\n%s" % (pattern, "\n".join(self.all)))
-            m = re.search(pattern, line)
-            if m:
-                return m
+        Lines.__init__(self, upy.start(path, extra_path=(UPY,), cwd=folder))
 
     def finish(self, timeout=20):
         try:
-            self.proc.wait(timeout)
+            out = Lines.finish(self, timeout)
         finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        time.sleep(0.05)
-        out = "\n".join(self.all)
+            self.kill()
         assert self.proc.returncode == 0, out
         return out
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 @pytest.fixture
