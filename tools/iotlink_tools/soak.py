@@ -228,7 +228,10 @@ class Soak:
                     # (no command in the last second before a restart: it could go with it)
                     k += 1
                     rid = "s%d" % k
-                    watcher.publish(BASE + "/down/command/ping", json.dumps({"id": rid, "params": {"n": k}}))
+                    # queued with paho, not waited for: the host's own load must not
+                    # thin out the commands the device is tested with
+                    watcher.c.publish(BASE + "/down/command/ping",
+                                      json.dumps({"id": rid, "params": {"n": k}}), 1)
                     sent[rid] = k
                     next_cmd = now + self.command_every
                 time.sleep(0.05)
