@@ -4,10 +4,10 @@ import hashlib
 import http.server
 import json
 import os
-import ssl
-import threading
 
 import pytest
+
+from ..https_server import serve
 
 BLOB = os.urandom(50_000 + 123)
 
@@ -31,13 +31,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def https(test_ca):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(test_ca["server"], test_ca["server_key"])
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield "https://localhost:%d" % srv.server_address[1]
-    srv.shutdown()
+    url, stop = serve(_Handler, test_ca)
+    yield url
+    stop()
 
 
 def test_download_checks_hash_and_reports_progress(https, test_ca, upy_run, tmp_path):

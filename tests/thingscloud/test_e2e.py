@@ -6,11 +6,11 @@ import hashlib
 import http.server
 import json
 import os
-import ssl
-import threading
 import time
 
 import pytest
+
+from ..https_server import serve
 
 from .conftest import Lines, app_keys, script, wait_for
 from iotlink.apis.thingscloud import Client
@@ -85,13 +85,9 @@ class _Files(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def files(test_ca):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(test_ca["server"], test_ca["server_key"])
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield "https://localhost:%d" % srv.server_address[1]
-    srv.shutdown()
+    url, stop = serve(_Files, test_ca)
+    yield url
+    stop()
 
 
 def test_create_provision_connect_drive(sim, test_ca, upy_run, files):
