@@ -451,8 +451,11 @@ def main(argv=None):
     p.add_argument("--firmware", required=True, help=".bin (ESP32) or .uf2 (Pico W) file")
     p.add_argument("--baud", type=int, default=460800)
     p.set_defaults(fn=cmd_flash)
-    p = sub.add_parser("bench", help="iotlink against raw umqtt.simple: heap, allocation, rate")
-    p.set_defaults(fn=lambda a: __import__("iotlink_tools.bench", fromlist=["main"]).main(a))
+    p = sub.add_parser("bench", help="iotlink against raw umqtt.simple: heap, allocation, rate "
+                       "(--cloud NAME, --out FILE)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=lambda a: __import__("iotlink_tools.bench", fromlist=["main"]).main(
+        a.rest[1:] if a.rest[:1] == ["--"] else a.rest))
     p = sub.add_parser("thingscloud", help="ThingsCloud project API: login, devices, "
                        "create-device (writes config.json), send-command, push-attributes")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="see: iotlink thingscloud -- --help")
@@ -464,6 +467,10 @@ def main(argv=None):
         a.rest[1:] if a.rest[:1] == ["--"] else a.rest) or 0)
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["bench"], ["soak"]) and argv[1:2] != ["--"]:
+        # their options belong to their own parsers, not to this one
+        argv[1:1] = ["--"]
     args = ap.parse_args(argv)
     return args.fn(args)
 
