@@ -12,8 +12,8 @@ pings answered with pongs, the close handshake.  A frame or message above
 ``max_size`` is refused with close 1009 before its payload is read, so a peer
 can never make it allocate more.  Every blocking step has the socket timeout.
 A protocol violation or a close from the peer raises ``Closed`` (an OSError
-with ``code`` and ``reason``).  Text payloads are returned as bytes, not
-checked as UTF-8.
+with ``code`` and ``reason``).  Text messages are returned as bytes once
+checked to be UTF-8 (not: close 1007).
 """
 
 import time
@@ -32,7 +32,8 @@ _HEAD_MAX = const(4096)
 
 class Closed(OSError):
     """The WebSocket is closed: by the peer (its code) or by us after a
-    protocol error (1002) or an oversize message (1009)."""
+    protocol error (1002), text that is not UTF-8 (1007) or an oversize
+    message (1009)."""
 
     def __init__(self, code, reason=""):
         super().__init__("websocket closed (%d%s)" % (code, ": " + reason if reason else ""))
@@ -47,6 +48,40 @@ def _rand(n):
     except Exception:
         import random
         return bytes(random.getrandbits(8) for _ in range(n))
+
+
+def utf8(b):
+    """True when ``b`` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+    surrogates, nothing above U+10FFFF).  Byte by byte, allocates nothing:
+    bytes.decode() is not strict on every port."""
+    need = lo = hi = 0
+    for c in b:
+        if need:
+            if c < lo or c > hi:
+                return False
+            lo = 0x80
+            hi = 0xBF
+            need -= 1
+        elif c > 0x7F:
+            lo = 0x80
+            hi = 0xBF
+            if c < 0xC2 or c > 0xF4:
+                return False
+            if c < 0xE0:
+                need = 1
+            elif c < 0xF0:
+                need = 2
+                if c == 0xE0:
+                    lo = 0xA0
+                elif c == 0xED:
+                    hi = 0x9F
+            else:
+                need = 3
+                if c == 0xF0:
+                    lo = 0x90
+                elif c == 0xF4:
+                    hi = 0x8F
+    return not need
 
 
 def accept_key(key):
@@ -181,18 +216,19 @@ class WebSocket:
         if n + have > self.max_size:
             self._fail(1009, "message over %d bytes" % self.max_size)
         data = s.read(n) if n else b""
-        if self._frag is None:
-            if fin:
-                return op, data
+        if self._frag is not None:
+            self._frag += data
+            if not fin:
+                return None
+            op, data = self._fop, bytes(self._frag)
+            self._frag = None
+        elif not fin:
             self._frag = bytearray(data)
             self._fop = op
             return None
-        self._frag += data
-        if not fin:
-            return None
-        out = self._fop, bytes(self._frag)
-        self._frag = None
-        return out
+        if op == TEXT and not utf8(data):
+            self._fail(1007, "text is not UTF-8")
+        return op, data
 
     def _peer_closed(self, data):
         code = data[0] << 8 | data[1] if len(data) >= 2 else 1005
