@@ -34,13 +34,6 @@ from .outbox import Outbox
 from .request import COMMAND, SET, GET, SYSTEM
 
 _POLLIN = const(1)
-_CONNACK = {
-    1: "the broker refused the MQTT protocol version",
-    2: "client id rejected (format, or keepalive outside the cloud's range)",
-    3: "server unavailable",
-    4: "bad username or password: check the device credentials in config.json",
-    5: "not authorised: the device is not allowed to connect (disabled, deleted or wrong product)",
-}
 _EV_UP = "up"
 _EV_DOWN = "down"
 _EV_AUTH = "auth"
@@ -134,18 +127,6 @@ class _Link:
         self.sock.close()
 
 
-class _Ussl:
-    """What umqtt.simple 1.3.x imports as ``ussl`` during connect: wraps with
-    our SSLContext.  Firmware >= 1.23 has no ``ussl`` at all."""
-
-    def __init__(self, ctx, host):
-        self.ctx = ctx
-        self.host = host
-
-    def wrap_socket(self, sock, **kw):
-        return self.ctx.wrap_socket(sock, server_hostname=self.host)
-
-
 class Device:
     """A cloud session.  ``config`` is a dict or a path to config.json.
 
@@ -217,18 +198,10 @@ class Device:
         self._can_send()
         key = self._skey(service)
         self._state_of(target, key).update(props)
-        gap = self.opts["report_min_ms"]
-        if gap:
-            k = (key, target, qos)
-            pend = self._pending.get(k)
-            if pend is not None:
-                pend.update(props)
+        if self.opts["report_min_ms"]:
+            from .flow import hold
+            if hold(self, (key, target, qos), props):
                 return
-            if time.ticks_diff(time.ticks_ms(), self._last_report) < gap:
-                self._pending[k] = dict(props)
-                self.stats["coalesced"] += 1
-                return
-            self._last_report = time.ticks_ms()
         self._send_report(props, service, qos, target)
 
     def _send_report(self, props, service, qos, target):
@@ -238,15 +211,6 @@ class Device:
         else:
             topic, payload = self.cloud.report(props, service, now, target)
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
-
-    def _report_due(self):
-        """Send coalesced reports once session.report_min_ms has passed."""
-        if time.ticks_diff(time.ticks_ms(), self._last_report) < self.opts["report_min_ms"]:
-            return
-        self._last_report = time.ticks_ms()
-        pending, self._pending = self._pending, {}
-        for (service, target, qos), props in pending.items():
-            self._send_report(props, service or None, qos, target)
 
     def _can_send(self):
         if getattr(self.cloud, "RECEIVE_ONLY", False):
@@ -265,7 +229,8 @@ class Device:
         """A handle for a sub-device behind this gateway connection: same
         ``report()``/``event()``; its downlinks reach the handlers with
         ``req.target`` set to its id."""
-        return _Child(self, target)
+        from .child import Child
+        return Child(self, target)
 
     def subscribe(self, topic, qos=1):
         """Add a filter, now if connected and again after every reconnect."""
@@ -286,7 +251,7 @@ class Device:
         self._extra = [f for f in self._extra if f[0] != topic]
         if self.connected:
             try:
-                self._unsubscribe(topic)
+                self._subscribe(((topic, None),))
             except Exception as e:
                 self._lost(e)
 
@@ -370,32 +335,32 @@ class Device:
                     return body[2:]
         raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
 
-    def _stray(self, op):
-        """A packet nobody waits for (a late ack): read it whole and drop it."""
-        if op is not None and op & 0xF0 != 0x30:
-            self._link.read(self._client._recv_len())
-
     # ----- connection ------------------------------------------------------
-
-    def _tls(self):
-        if self._ctx is None:
-            from .tls import context
-            ep = self.cloud.ep
-            self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
-        return self._ctx
 
     def connect(self):
         """Connect now.  Returns True when up.  Raises AuthError when the cloud
         rejects the credentials; other failures are logged and retried by poll()."""
+        e = self._attempt()
+        if isinstance(e, AuthError):
+            raise e
+        return e is None
+
+    def _attempt(self):
+        """One connect attempt; the exception it ended with, or None when up.
+        Refused credentials wait auth_retry_ms: retrying soon cannot help."""
         try:
             self._open()
-            return True
+            return None
         except AuthError as e:
-            self._refused(e)
-            raise
+            self.error = e
+            self._next_try = time.ticks_add(time.ticks_ms(), self.opts["auth_retry_ms"])
+            log.error("%s; next try in %d s", e, self.opts["auth_retry_ms"] // 1000)
+            self._status(_EV_AUTH, e)
+            return e
         except Exception as e:
-            self._failed(e)
-            return False
+            log.warn("connect failed: %s", _err(e))
+            self._schedule()
+            return e
 
     def _open(self):
         cloud = self.cloud
@@ -403,7 +368,12 @@ class Device:
         cid, user, pw = cloud.credentials(clock.now())
         if user is not None and pw is None:
             pw = ""  # umqtt would take len(None)
-        ctx = self._tls() if ep["tls"] else None
+        ctx = None
+        if ep["tls"]:
+            if self._ctx is None:
+                from .tls import context
+                self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
+            ctx = self._ctx
         mod = self._mqtt
         c = mod.MQTTClient(_b(cid), ep["host"], ep["port"], _b(user), _b(pw),
                            keepalive=ep["keepalive"], ssl=ctx or False)
@@ -415,17 +385,14 @@ class Device:
         mod.socket = self._net
         had_ussl = sys.modules.get("ussl")
         if ctx is not None:
-            sys.modules["ussl"] = _Ussl(ctx, ep["host"])
+            from .tls import Ussl
+            sys.modules["ussl"] = Ussl(ctx, ep["host"])
         try:
             c.connect()
         except mod.MQTTException as e:
             self._close_sock(c)
-            code = e.args[0] if e.args else 0
-            msg = "%s:%d refused the connection (CONNACK %d): %s" % (
-                ep["host"], ep["port"], code, _CONNACK.get(code, "unknown code"))
-            if code in (4, 5):
-                raise AuthError(code, msg)
-            raise OSError(msg)
+            from .retry import refusal
+            raise refusal(e.args[0] if e.args else 0, ep)
         except Exception:
             self._close_sock(c)
             self._net.cache.clear()  # the address may have moved
@@ -464,30 +431,35 @@ class Device:
         self._flush()
 
     def _subscribe(self, filters):
-        """One SUBSCRIBE for all filters, with a proper variable-length size
-        (umqtt <= 1.7 writes one byte and breaks on topics over ~120 bytes)."""
+        """One SUBSCRIBE for all filters (or an UNSUBSCRIBE when their qos is
+        None), with a proper variable-length size (umqtt <= 1.7 writes one
+        byte and breaks on topics over ~120 bytes)."""
         if not filters:
             return
         c = self._client
         c.pid = c.pid % 65535 + 1
         pid = c.pid
+        unsub = filters[0][1] is None
         body = bytearray((pid >> 8, pid & 0xFF))
         for topic, qos in filters:
             body += bytes((len(topic) >> 8, len(topic) & 0xFF))
             body += topic
-            body.append(qos)
-        self._link.write(_fixed(0x82, len(body)) + body)
+            if not unsub:
+                body.append(qos)
+        n = len(body)
+        hdr = bytearray((0xA2 if unsub else 0x82,))
+        while True:
+            hdr.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                break
+        self._link.write(hdr + body)
+        if unsub:
+            self._await(0xB0, pid, "UNSUBACK")
+            return
         for i, code in enumerate(self._await(0x90, pid, "SUBACK")):
             if code & 0x80:
                 raise OSError("subscription refused: %s" % filters[i][0].decode())
-
-    def _unsubscribe(self, topic):
-        c, link = self._client, self._link
-        c.pid = c.pid % 65535 + 1
-        pid = c.pid
-        n = 4 + len(topic)  # packet id, topic length, topic
-        link.write(_fixed(0xA2, n) + bytes((pid >> 8, pid & 0xFF, len(topic) >> 8, len(topic) & 0xFF)) + topic)
-        self._await(0xB0, pid, "UNSUBACK")
 
     def _close_sock(self, c):
         try:
@@ -511,10 +483,6 @@ class Device:
         if was_up:
             self._status(_EV_DOWN, _err(e))
 
-    def _failed(self, e):
-        log.warn("connect failed: %s", _err(e))
-        self._schedule()
-
     def _schedule(self):
         """Plan the next attempt (see retry.delay_ms)."""
         from .retry import delay_ms
@@ -522,23 +490,6 @@ class Device:
         self._attempts += 1
         self._next_try = time.ticks_add(time.ticks_ms(), d)
         log.info("retry in %d ms", d)
-
-    def _try_reconnect(self):
-        if time.ticks_diff(time.ticks_ms(), self._next_try) < 0:
-            return
-        try:
-            self._open()
-        except AuthError as e:
-            self._refused(e)
-        except Exception as e:
-            self._failed(e)
-
-    def _refused(self, e):
-        """Credentials refused: retrying soon cannot help, wait auth_retry_ms."""
-        self.error = e
-        self._next_try = time.ticks_add(time.ticks_ms(), self.opts["auth_retry_ms"])
-        log.error("%s; next try in %d s", e, self.opts["auth_retry_ms"] // 1000)
-        self._status(_EV_AUTH, e)
 
     def disconnect(self):
         """Close the session cleanly (DISCONNECT: no last will)."""
@@ -558,23 +509,25 @@ class Device:
         handlers, send replies and queued reports, ping, reconnect."""
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
-            if not self.connected:
-                self._try_reconnect()
+            if not self.connected and time.ticks_diff(time.ticks_ms(), self._next_try) >= 0:
+                self._attempt()
             if self._in:
                 self._dispatch()
+            hold = 60000
             if self._pending:
-                self._report_due()
+                from .flow import due
+                hold = due(self)
             left = time.ticks_diff(deadline, time.ticks_ms())
             if self.connected:
                 try:
-                    wait = self._keepalive()
-                    if self._pending:
-                        wait = min(wait, max(0, self.opts["report_min_ms"] - time.ticks_diff(
-                            time.ticks_ms(), self._last_report)))
+                    wait = min(self._keepalive(), hold)
                     if len(self._out):
                         self._flush()
                     if self.connected and _ready(self._poller, max(0, min(left, wait))):
-                        self._stray(self._client.wait_msg())
+                        op = self._client.wait_msg()
+                        if op is not None and op & 0xF0 != 0x30:
+                            # an ack nobody waits for: read it whole, keep in step
+                            self._link.read(self._client._recv_len())
                 except Exception as e:
                     self._lost(e)
             elif left > 0:
@@ -614,27 +567,10 @@ class Device:
             return
         self.stats["received"] += 1
         if len(self._in) >= self.opts["inbox"]:
-            self._busy(topic, msg)
+            from .flow import busy
+            busy(self, topic, msg)
             return
         self._in.append((topic, msg))
-
-    def _busy(self, topic, msg):
-        """Inbox full (a flood, or downlinks arriving during a QoS 1 wait): the
-        request is not run, but a request that expects an answer gets the
-        cloud's error reply, so the sender is told instead of timing out."""
-        self.stats["inbox_dropped"] += 1
-        log.warn("inbox full: downlink on %s refused", _short(topic))
-        try:
-            req = self.cloud.decode(topic, msg)
-            out = self.cloud.reply(req, None, "device busy: too many requests at once") \
-                if req is not None and req.kind != SYSTEM else None
-        except Exception:
-            out = None
-        if out is not None:
-            # queued only: publishing from inside umqtt's callback would re-enter it
-            if self._out.put((out[0], _b(out[1]), self.opts["qos"], False)) is not None:
-                self.stats["dropped"] += 1
-            self.stats["replies"] += 1
 
     def _dispatch(self):
         while self._in:
@@ -659,7 +595,8 @@ class Device:
             log.warn("unknown topic %s ignored", _short(topic))
             return
         if req.kind == SYSTEM:
-            self._system(req)
+            from .system import run
+            run(self, req)
             return
         if req.error:
             self.stats["bad_input"] += 1
@@ -668,7 +605,12 @@ class Device:
             return
         fn = self._handlers.get(req.kind)
         if fn is None:
-            self._default(req)
+            if req.kind == GET:
+                from .props import values
+                self._reply(req, values(self, req), None)
+            else:
+                # the codec answers only kinds that expect an answer (None otherwise)
+                self._reply(req, None, "no %s handler on this device" % req.kind)
             return
         try:
             result = fn(req)
@@ -681,7 +623,8 @@ class Device:
             if result is not None and result is not True and not isinstance(result, dict):
                 self._reply(req, None, "set handler returned %s" % type(result).__name__)
                 return
-            self._applied(req)
+            from .props import applied
+            applied(self, req)
             return
         if req.kind in (COMMAND, GET) and result is not None and not isinstance(result, dict):
             self.stats["handler_errors"] += 1
@@ -689,14 +632,6 @@ class Device:
             self._reply(req, None, "handler returned %s, not a dict" % type(result).__name__)
             return
         self._reply(req, result, None)
-
-    def _default(self, req):
-        if req.kind == GET:
-            self._reply(req, self._values(req), None)
-        else:
-            # the codec answers only kinds that expect an answer (None otherwise)
-            log.debug("no handler for %s", req.kind)
-            self._reply(req, None, "no %s handler on this device" % req.kind)
 
     def _state_of(self, target, key):
         """Last reported values of a service, of this device or of a child."""
@@ -712,29 +647,6 @@ class Device:
         f = getattr(self.cloud, "service_key", None)
         return f(service) if f else (service or "")
 
-    def _values(self, req):
-        """Answer a property get from the last reported values.  A codec marks
-        "every service" with req.service == "*": then {service: values}."""
-        states = self.state if req.target is None else self.children.get(req.target, {})
-        if req.service == "*":
-            return {k: dict(v) for k, v in states.items()}
-        st = states.get(self._skey(req.service)) or {}
-        names = req.params
-        if not names:
-            return dict(st)
-        return {n: st[n] for n in names if n in st}
-
-    def _applied(self, req):
-        """A property set succeeded: remember the values, reply, re-report."""
-        self._reply(req, None, None)
-        if isinstance(req.params, dict) and req.params and getattr(self.cloud, "REPORT_AFTER_SET", False):
-            try:
-                self.report(req.params, req.service, None, req.target)
-            except Exception as e:
-                log.warn("re-report after set failed: %s", _err(e))
-        elif isinstance(req.params, dict):
-            self._state_of(req.target, self._skey(req.service)).update(req.params)
-
     def _reply(self, req, result, err):
         try:
             out = self.cloud.reply(req, result, err)
@@ -745,29 +657,6 @@ class Device:
             return
         self.stats["replies"] += 1
         self._queue(out[0], out[1], self.opts["qos"])
-
-    def _system(self, req):
-        """Library-internal downlinks: the codec returns the actions to take:
-        ("clock", unix_ms), ("publish", topic, payload), ("subscribe", topic[, qos]),
-        ("unsubscribe", topic) or ("event", handler_kind, value) to call an app handler."""
-        for act in self.cloud.system(req, clock.now_ms()) or ():
-            if act[0] == "clock":
-                clock.set(act[1])
-                log.info("clock set from the cloud")
-            elif act[0] == "publish":
-                self._queue(act[1], act[2], self.opts["qos"])
-            elif act[0] == "subscribe":
-                self.subscribe(act[1], act[2] if len(act) > 2 else 1)
-            elif act[0] == "unsubscribe":
-                self.unsubscribe(act[1])
-            elif act[0] == "event":
-                fn = self._handlers.get(act[1])
-                if fn:
-                    try:
-                        fn(act[2])
-                    except Exception as e:
-                        self.stats["handler_errors"] += 1
-                        log.warn("%s handler raised %s", act[1], _err(e))
 
     def _status(self, event, detail):
         fn = self._handlers.get("status")
@@ -784,31 +673,6 @@ def _ready(poller, ms):
     for _ in poller.ipoll(ms):
         return True
     return False
-
-
-def _fixed(first, n):
-    """MQTT fixed header: packet type byte and variable-length remaining size."""
-    hdr = bytearray((first,))
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        hdr.append(b | 0x80 if n else b)
-        if not n:
-            return hdr
-
-
-class _Child:
-    """A sub-device seen through its gateway's session."""
-
-    def __init__(self, dev, target):
-        self.dev = dev
-        self.id = target
-
-    def report(self, props, service=None, qos=None):
-        self.dev.report(props, service, qos, self.id)
-
-    def event(self, name, params=None, qos=None):
-        self.dev.event(name, params, qos, self.id)
 
 
 def _b(v):

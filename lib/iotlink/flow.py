@@ -1,0 +1,58 @@
+"""Flow control for a Device, loaded on first use: report coalescing
+(``session.report_min_ms``) and the answer to a downlink that finds the inbox
+full."""
+
+import time
+from . import log
+from .request import SYSTEM
+
+
+def hold(dev, key, props):
+    """Keep a report back when the last one went out less than report_min_ms
+    ago (or one is already waiting): it is merged and sent later by due().
+    True when held; ``key`` is (service key, target, qos)."""
+    pend = dev._pending.get(key)
+    if pend is not None:
+        pend.update(props)
+        return True
+    if time.ticks_diff(time.ticks_ms(), dev._last_report) < dev.opts["report_min_ms"]:
+        dev._pending[key] = dict(props)
+        dev.stats["coalesced"] += 1
+        return True
+    dev._last_report = time.ticks_ms()
+    return False
+
+
+def due(dev):
+    """Send the merged reports once report_min_ms has passed; return the ms
+    until they are due (0 once sent)."""
+    left = dev.opts["report_min_ms"] - time.ticks_diff(time.ticks_ms(), dev._last_report)
+    if left > 0:
+        return left
+    dev._last_report = time.ticks_ms()
+    pending, dev._pending = dev._pending, {}
+    for (service, target, qos), props in pending.items():
+        dev._send_report(props, service or None, qos, target)
+    return 0
+
+
+def busy(dev, topic, msg):
+    """Inbox full (a flood, or downlinks arriving during a QoS 1 wait): the
+    request is not run, but a request that expects an answer gets the cloud's
+    error reply, so the sender is told instead of timing out.  Runs inside
+    umqtt's callback, so the reply is only queued."""
+    from .device import _short
+    dev.stats["inbox_dropped"] += 1
+    log.warn("inbox full: downlink on %s refused", _short(topic))
+    try:
+        req = dev.cloud.decode(topic, msg)
+        out = dev.cloud.reply(req, None, "device busy: too many requests at once") \
+            if req is not None and req.kind != SYSTEM else None
+    except Exception:
+        out = None
+    if out is not None:
+        p = out[1]
+        if dev._out.put((out[0], p.encode() if isinstance(p, str) else p,
+                         dev.opts["qos"], False)) is not None:
+            dev.stats["dropped"] += 1
+        dev.stats["replies"] += 1

@@ -1,0 +1,33 @@
+"""Property get and set as the Device answers them itself, from the values
+last reported (``dev.state``, ``dev.children``); loaded on first use."""
+
+from . import log
+
+
+def values(dev, req):
+    """Answer a property get from the last reported values.  A codec marks
+    "every service" with req.service == "*": then {service: values}."""
+    states = dev.state if req.target is None else dev.children.get(req.target, {})
+    if req.service == "*":
+        return {k: dict(v) for k, v in states.items()}
+    st = states.get(dev._skey(req.service)) or {}
+    names = req.params
+    if not names:
+        return dict(st)
+    return {n: st[n] for n in names if n in st}
+
+
+def applied(dev, req):
+    """A property set succeeded: reply, then re-report the values (clouds that
+    want it) or just remember them."""
+    dev._reply(req, None, None)
+    if not isinstance(req.params, dict):
+        return
+    if req.params and getattr(dev.cloud, "REPORT_AFTER_SET", False):
+        try:
+            dev.report(req.params, req.service, None, req.target)
+        except Exception as e:
+            from .device import _err
+            log.warn("re-report after set failed: %s", _err(e))
+    else:
+        dev._state_of(req.target, dev._skey(req.service)).update(req.params)
