@@ -27,18 +27,10 @@ def load(path="config.json"):
 
 
 def _type_name(t):
-    if t is int:
-        return "an integer"
-    if t is bool:
-        return "true or false"
-    if t is str:
-        return "a string"
-    if t is dict:
-        return "an object"
-    if t is list:
-        return "a list"
-    if t is float:
-        return "a number"
+    # one string rather than six: this runs only to word an error
+    for i, k in enumerate((int, bool, str, dict, list, float)):
+        if t is k:
+            return "an integer|true or false|a string|an object|a list|a number".split("|")[i]
     return getattr(t, "__name__", "a value")
 
 
@@ -120,26 +112,21 @@ def endpoint(c, port, tls, keepalive, ka_lo=1, ka_hi=65535, host=REQUIRED):
     return ep
 
 
-# name, default, lowest, highest
-_SESSION = (
-    ("outbox", 32, 1, 1000),
-    ("inbox", 16, 1, 100),
-    ("max_payload", 8192, 64, 1048576),
-    ("backoff_min_ms", 1000, 10, 600000),
-    ("backoff_max_ms", 30000, 10, 3600000),
-    ("stable_ms", 60000, 0, 3600000),
-    ("auth_retry_ms", 300000, 100, 86400000),
-    ("qos", 1, 0, 1),
-    ("report_min_ms", 0, 0, 3600000),
-)
+# name default lowest highest; one string costs a fraction of a table of tuples
+_SESSION = ("outbox 32 1 1000 inbox 16 1 100 max_payload 8192 64 1048576 "
+            "backoff_min_ms 1000 10 600000 backoff_max_ms 30000 10 3600000 "
+            "stable_ms 60000 0 3600000 auth_retry_ms 300000 100 86400000 "
+            "qos 1 0 1 report_min_ms 0 0 3600000")
 
 
 def session(cfg):
     """Session-layer options (outbox size, backoff, limits) from cfg["session"]."""
     s = section(cfg, "session")
     out = {}
-    for name, default, lo, hi in _SESSION:
-        out[name] = get(s, name, int, default, "session", lo=lo, hi=hi)
+    f = _SESSION.split()
+    for i in range(0, len(f), 4):
+        n = f[i]
+        out[n] = get(s, n, int, int(f[i + 1]), "session", lo=int(f[i + 2]), hi=int(f[i + 3]))
     if out["backoff_max_ms"] < out["backoff_min_ms"]:
         raise ConfigError("session.backoff_max_ms: must not be below session.backoff_min_ms")
     return out
