@@ -15,7 +15,9 @@ cloud.alientek.com:443:
   device; the cloud pushes 0x04 online, 0x05 offline, 0x06 DTU data and 0x08
   NB-IoT data to the connections subscribed to that device.  A wrong API
   token or org is refused at the handshake with HTTP 401 (what the real
-  service does there is not documented).
+  service does there is not documented).  Faults on one app connection:
+  ``drop()`` cuts the TCP connection, ``silence()`` keeps it open but sends
+  nothing more, pongs included (a half-dead link).
 
 The device side of the real cloud (TCP port 59666) has no public protocol,
 so devices are not reached over a socket here: ``AtkModule`` plays an ATK
@@ -115,6 +117,7 @@ class WsConn:
         self.pongs = 0
         self.received = []      # whole binary messages from the app
         self.close_code = None
+        self.silent = False     # tests: a dead link that stays open (nothing sent, pings unanswered)
 
     def send_frame(self, op, data=b"", fin=True):
         hdr = bytes((0x80 * bool(fin) | op,))
@@ -129,7 +132,7 @@ class WsConn:
 
     def send_raw(self, raw):
         with self.lock:
-            if not self.alive:
+            if not self.alive or self.silent:
                 return
             try:
                 self.sock.sendall(raw)
@@ -138,6 +141,11 @@ class WsConn:
 
     def send(self, data):
         self.send_frame(2, data)
+
+    def silence(self):
+        """From now on send nothing (no pong, no push, no close) and keep the
+        TCP connection open: what a half-dead link looks like to the app."""
+        self.silent = True
 
     def drop(self):
         """Cut the TCP connection without a close frame."""
@@ -208,6 +216,7 @@ class WsConn:
         if op != 2:
             return  # text: the cloud speaks binary only
         self.received.append(data)
+        self.cloud.app_messages.append(data)
         self.cloud._app_message(self, data)
 
 
@@ -316,6 +325,7 @@ class LocalAlientek:
         self.groups = {}          # id -> {"id", "name", "org_id"}
         self.devices = {}         # number -> Device
         self.ws = []              # live WsConn
+        self.app_messages = []    # every binary message from any app, in order
         self.max_message = 1 << 20
         self.break_accept = False  # tests: answer a wrong Sec-WebSocket-Accept
         self._next_id = 146
