@@ -205,3 +205,21 @@ def test_package_json_installs_every_library_module_and_umqtt():
     assert all(src == "lib/" + dst and os.path.exists(os.path.join(paths.ROOT, src))
                for dst, src in pkg["urls"])
     assert ["umqtt.simple", "latest"] in pkg["deps"] and all(len(d) == 2 for d in pkg["deps"])
+
+
+def test_run_demo_against_the_local_alientek_shows_both_directions():
+    import re
+    out = _run_demo("alientek", 12)
+    assert "WebSocket wss://" in out and "firmware/examples/alientek_dtu.py" in out
+    assert re.search(r"cloud <- 0x01 subscribe \d{20}", out)
+    # cloud -> board: the DTU's notices and lines reach the board, which obeys them
+    assert "DTU online" in out and "DTU offline" in out
+    assert out.index("FROM DTU led on") < out.index("LED on") < out.index("FROM DTU led off") < out.index("LED off")
+    # board -> cloud -> DTU: the answers and a periodic reading arrive at the DTU
+    for answer in ("led=on", "led=off", "unknown: dance"):
+        assert "  DTU got " + answer in out
+    assert re.search(r"  DTU got pong uptime=\d+", out)
+    assert re.search(r"  DTU got count=\d+ temperature=[\d.]+", out)
+    # stopped by --seconds with exit 0 (checked by _run_demo): one connection, no link error
+    stats = out.split("STATS ", 1)[1].splitlines()[0]
+    assert "'connects': 1" in stats and "'link_errors': 0" in stats

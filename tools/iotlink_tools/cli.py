@@ -238,8 +238,71 @@ class _IotkitDemo:
         self.sim.stop()
 
 
+class _AlientekDemo:
+    """The local 原子云 for `iotlink run --cloud alientek`: REST + WSS with a
+    local CA.  原子云 is not an MQTT cloud, so the board runs the DTU example
+    (an application on the WebSocket); the host plays the DTU it works with,
+    logged in to the same local cloud."""
+
+    firmware = ("examples", "alientek_dtu.py")
+    _OPS = {1: "subscribe", 2: "unsubscribe", 3: "to DTU", 7: "to NB-IoT"}
+
+    def __init__(self, work, port=0):
+        from .sims.alientek import Sim
+        self.sim = Sim(work, port=port).start()
+        self.number = self.sim.dtu.number
+        self.link = None
+        self.got = []
+        c = self.sim.demo_config()["cloud"]
+        print("local 原子云: REST %s, WebSocket %s, DTU %s" % (c["api"], c["ws"], self.number), flush=True)
+        self.sim.cloud.on_app_message = self._from_board
+
+    def config(self):
+        cfg = self.sim.demo_config()
+        cfg.pop("atk")
+        cfg["app"] = {"dtu": self.number}
+        return cfg
+
+    def wait_online(self, timeout):
+        self.sim.cloud.wait_subscribed(self.number, timeout)
+
+    def _from_board(self, m):
+        number = m[1:21].decode(errors="replace")
+        lost = m[0] == 3 and not self.sim.cloud.online(number)
+        print("  cloud <- 0x%02x %s %s %s%s" % (m[0], self._OPS.get(m[0], "?"), number, _text(m[21:]).strip(),
+                                              " (DTU offline: not delivered)" if lost else ""), flush=True)
+
+    def _downlink(self, data):
+        print("  DTU got %s" % _text(data).strip(), flush=True)
+        self.got.append(data)
+
+    def _dtu(self, line):
+        def step():
+            n = len(self.got)
+            print("  cloud -> 0x06 from DTU %s %s" % (self.number, line), flush=True)
+            self.link.send(line.encode() + b"\r\n")
+            end = time.monotonic() + 5
+            while len(self.got) == n and time.monotonic() < end:
+                time.sleep(0.05)
+        return step
+
+    def steps(self):
+        def login():
+            print("  cloud -> 0x04 DTU %s online" % self.number, flush=True)
+            self.link = self.sim.cloud.device_login(self.number, self.sim.dtu.password, self._downlink)
+
+        def logout():
+            print("  cloud -> 0x05 DTU %s offline" % self.number, flush=True)
+            self.link.close()
+        return [login, self._dtu("led on"), self._dtu("ping"), self._dtu("led off"),
+                self._dtu("dance"), logout]
+
+    def stop(self):
+        self.sim.stop()
+
+
 _DEMOS = {"mqtt": _MqttDemo, "iotkit": _IotkitDemo, "iotda": _IotdaDemo, "sensecap": _SensecapDemo,
-          "thingscloud": _ThingscloudDemo}
+          "thingscloud": _ThingscloudDemo, "alientek": _AlientekDemo}
 
 
 def cmd_run(args):

@@ -216,7 +216,8 @@ class WsConn:
         if op != 2:
             return  # text: the cloud speaks binary only
         self.received.append(data)
-        self.cloud.app_messages.append(data)
+        if self.cloud.on_app_message:
+            self.cloud.on_app_message(data)
         self.cloud._app_message(self, data)
 
 
@@ -325,7 +326,7 @@ class LocalAlientek:
         self.groups = {}          # id -> {"id", "name", "org_id"}
         self.devices = {}         # number -> Device
         self.ws = []              # live WsConn
-        self.app_messages = []    # every binary message from any app, in order
+        self.on_app_message = None  # fn(bytes): sees every binary message from an app first
         self.max_message = 1 << 20
         self.break_accept = False  # tests: answer a wrong Sec-WebSocket-Accept
         self._next_id = 146
