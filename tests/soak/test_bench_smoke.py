@@ -14,8 +14,17 @@ def test_scenarios_and_report_render(tmp_path):
         raw = bench.run_script("scenario_raw.py", (t.port, "measure", "1", 200), target=t)
         # too small a heap does not complete: the bisection has something to find
         assert bench.run_script("scenario_iotlink.py", (cfg, "min"), heap="8k", target=t) is None
+        mpy = str(tmp_path / "mpy-bd")
+        bench.compile_lib(mpy, with_umqtt=True)
+        bd = bench.breakdown(cfg, iot["MODULES"].split(), mpy, str(tmp_path), t)
     finally:
         t.close()
+    assert bd, "the breakdown scenario did not complete"
+    rows = dict(bd)
+    assert rows["import iotlink.device"] > 0 and rows["import umqtt.simple"] > 0
+    qstr = [b for what, b in bd if what.startswith("(of the above: the qstr pool")]
+    # the interned names are part of the import rows, never more than all of them
+    assert len(qstr) == 1 and 0 < qstr[0] < sum(b for what, b in bd if what.startswith("import "))
     assert iot and raw
     for r in (iot, raw):
         assert 0 < int(r["SESSION_HEAP"]) < 1 << 20

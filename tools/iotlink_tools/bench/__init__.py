@@ -285,6 +285,11 @@ def breakdown(cfg_path, modules, mpy_dir, workdir, target):
         if line.startswith("STEP "):
             _, n, what = line.split(" ", 2)
             steps.append((what, int(n)))
+        elif line.startswith("qstr pool:"):
+            # n_pool=5, n_qstr=366, n_str_data_bytes=3350, n_total_bytes=10486
+            q = dict(kv.split("=") for kv in line.split(":", 1)[1].replace(" ", "").split(","))
+            steps.append(("(of the above: the qstr pool, %s interned names and their text)"
+                          % q["n_qstr"], int(q["n_total_bytes"])))
     return steps if "DONE" in r.stdout else None
 
 
@@ -485,6 +490,7 @@ def render(res):
             continue
         L += ["### %s" % n, "", "| step | bytes |", "|---|---|"]
         L += ["| %s | %d |" % (what, b) for what, b in bd]
+        bd = [(what, b) for what, b in bd if not what.startswith("(")]  # parts, not steps
         code = sum(b for what, b in bd if what.startswith("import ") or what == "json")
         rest = sum(b for what, b in bd) - code
         L.append("| total | %d |" % sum(b for _, b in bd))

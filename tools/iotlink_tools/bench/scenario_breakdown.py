@@ -47,5 +47,7 @@ for i in range(10):
     dev.report({"temperature": 21.5, "humidity": 40})
 dev.poll(100)
 step("10 reports")
+import micropython
+micropython.qstr_info()  # "qstr pool: ... n_total_bytes=N": the interned names' share
 print("MODULES", " ".join(sorted(k for k in sys.modules if k.startswith("iotlink") or k.startswith("umqtt"))))
 print("DONE")
