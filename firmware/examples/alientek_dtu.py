@@ -44,11 +44,10 @@ class DtuLink:
         self.run_s = config.get(a, "run_seconds", int, 0, "app", lo=0)
         if self.dtu is None:
             raise iotlink.ConfigError("app.dtu: required (or one number in cloud.devices)")
-        self.s = s = alientek.Session(cfg)
-        try:
-            s.subscribe(self.dtu)
-        except (ValueError, TypeError):
+        if not isinstance(self.dtu, str) or len(self.dtu) != 20 or not self.dtu.isdigit():
             raise iotlink.ConfigError("app.dtu: must be a 20-digit device number")
+        self.s = s = alientek.Session(cfg)
+        s.subscribe(self.dtu)
         self.online = None   # unknown until the cloud says
         s.on("data", self.data)
         s.on("online", self.seen)
