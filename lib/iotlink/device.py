@@ -20,6 +20,12 @@ What it adds to umqtt.simple, and why:
   oversize downlinks drained instead of allocated, the 1.3.x ``ussl`` import
   on firmware that only has ``ssl``.  SUBSCRIBE and PUBLISH are written here;
   umqtt does CONNECT, reading (``wait_msg``), PINGREQ and DISCONNECT.
+
+What a session needs only sometimes is imported on first use, so it costs no
+heap until then: ``flow`` (report coalescing, the reply to a downlink that
+finds the inbox full), ``props`` (get and set answered from the last reported
+values), ``system`` (library-internal downlinks), ``child``, ``retry`` and
+``tls``.
 """
 
 import sys
@@ -120,8 +126,7 @@ class _Link:
     def setblocking(self, flag):
         pass
 
-    def settimeout(self, t):
-        pass
+    settimeout = setblocking  # the session timeout stays, whatever umqtt asks
 
     def close(self):
         self.sock.close()
