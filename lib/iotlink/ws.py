@@ -50,40 +50,6 @@ def _rand(n):
         return bytes(random.getrandbits(8) for _ in range(n))
 
 
-def utf8(b):
-    """True when ``b`` is well-formed UTF-8 (RFC 3629: no overlong forms, no
-    surrogates, nothing above U+10FFFF).  Byte by byte, allocates nothing:
-    bytes.decode() is not strict on every port."""
-    need = lo = hi = 0
-    for c in b:
-        if need:
-            if c < lo or c > hi:
-                return False
-            lo = 0x80
-            hi = 0xBF
-            need -= 1
-        elif c > 0x7F:
-            lo = 0x80
-            hi = 0xBF
-            if c < 0xC2 or c > 0xF4:
-                return False
-            if c < 0xE0:
-                need = 1
-            elif c < 0xF0:
-                need = 2
-                if c == 0xE0:
-                    lo = 0xA0
-                elif c == 0xED:
-                    hi = 0x9F
-            else:
-                need = 3
-                if c == 0xF0:
-                    lo = 0x90
-                elif c == 0xF4:
-                    hi = 0x8F
-    return not need
-
-
 def accept_key(key):
     """Sec-WebSocket-Accept for a Sec-WebSocket-Key (both base64 bytes)."""
     import hashlib
@@ -226,8 +192,10 @@ class WebSocket:
             self._frag = bytearray(data)
             self._fop = op
             return None
-        if op == TEXT and not utf8(data):
-            self._fail(1007, "text is not UTF-8")
+        if op == TEXT:
+            from .utf8 import valid  # text is rare here: loaded on the first one
+            if not valid(data):
+                self._fail(1007, "text is not UTF-8")
         return op, data
 
     def _peer_closed(self, data):

@@ -6,9 +6,7 @@ with CPython's strict UTF-8 decoder."""
 import random
 import struct
 
-import pytest
-
-from iotlink import ws
+from iotlink.utf8 import valid as utf8
 
 from .bare import BareServer
 from .conftest import upy_script
@@ -143,22 +141,22 @@ def _strict(b):
 
 
 def test_validator_agrees_with_a_strict_decoder():
-    assert ws.utf8(b"") and ws.utf8(GOOD) and ws.utf8(memoryview(GOOD))
+    assert utf8(b"") and utf8(GOOD) and utf8(memoryview(GOOD))
     for b in BAD:
-        assert not ws.utf8(b), b
+        assert not utf8(b), b
     # every 1- and 2-byte sequence, then random runs biased towards the edges
     for a in range(256):
-        assert ws.utf8(bytes((a,))) == _strict(bytes((a,)))
+        assert utf8(bytes((a,))) == _strict(bytes((a,)))
         for c in range(256):
             b = bytes((a, c))
-            assert ws.utf8(b) == _strict(b), b
+            assert utf8(b) == _strict(b), b
     edges = [0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1,
              0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF]
     rnd = random.Random(6455)
     for _ in range(60000):
         b = bytes(rnd.choice(edges) if rnd.random() < 0.8 else rnd.randrange(256)
                   for _ in range(rnd.randrange(1, 7)))
-        assert ws.utf8(b) == _strict(b), b
+        assert utf8(b) == _strict(b), b
     for cp in list(range(0, 0x3000, 7)) + list(range(0xD000, 0x110000, 997)) + [0xD7FF, 0xE000, 0x10FFFF]:
         if not 0xD800 <= cp <= 0xDFFF:
-            assert ws.utf8(chr(cp).encode()), hex(cp)
+            assert utf8(chr(cp).encode()), hex(cp)
