@@ -1,6 +1,7 @@
-"""Bursts of malformed downlinks at a device on the MicroPython unix port
-(plain MQTT on mosquitto, IoTDA on the local IoTDA), then a good command:
-the loop is still running and answers it; the link was never dropped."""
+"""Bursts of malformed downlinks at a device on the MicroPython unix port, for
+every MQTT cloud against its local stand-in (plain MQTT on mosquitto), then a
+good command (SenseCAP, receive-only: a good reading): the loop is still
+running and answers it; the link was never dropped."""
 
 import json
 import random
@@ -33,8 +34,15 @@ def cmd(req):
         raise ValueError('handler failed')
     return {'ok': 1}
 
-for k in ('set', 'get', 'message', 'event', 'data'):
+for k in ('set', 'get', 'message', 'event'):
     dev.on(k, lambda req: None)
+
+@dev.on('data')
+def data(req):
+    p = req.params
+    if isinstance(p, dict) and p.get('value') == 4242:
+        print('READING', p.get('id'), p.get('value'))
+        runs.append('exit')
 dev.connect()
 print('UP', dev.connected)
 end = time.ticks_add(time.ticks_ms(), int(sys.argv[2]))
@@ -182,3 +190,88 @@ def test_iotda_burst_of_malformed_downlinks_then_a_good_command(local_iotda, tmp
             except ValueError:
                 pass
     assert sum(1 for e in errs if isinstance(e, dict) and e.get("result_code") == 1) > 10
+
+
+def test_iotkit_burst_of_malformed_downlinks_then_a_good_command(tmp_path, test_ca):
+    from iotlink_tools.sims import iotkit as simmod
+    sim = simmod.Sim(variant=simmod.PLUGIN, products={"pkFuzz0000001": "fuzz-product-secret-01"},
+                     tls=test_ca).start()
+    try:
+        dn = "fz-iotkit"
+        cfg = sim.config(dn, "pkFuzz0000001")
+        cfg["session"] = {"max_payload": 2048}
+        dev = Device(tmp_path, cfg)
+        sim.wait(lambda: sim.online(dn), 10, "online")
+        suffixes = ["service/ping", "service/property/set", "service/property/get",
+                    "config/set", "config/get", "event/property/post_reply", "service/",
+                    "nonsense", "service/a/b", "deregister"]
+        bad = corpus(3, 300)
+        for i, payload in enumerate(bad):
+            sim.publish_raw(dn, suffixes[i % len(suffixes)], payload)
+        settle(lambda: len(sim.replies))
+        r = sim.invoke(dn, "ping", {"n": 7}, timeout=10)
+        assert r["method"] == "thing.service.ping_reply" and r["code"] == 0, r
+        assert r["data"] == {"pong": 7} and r["params"] == r["data"], r
+        sim.invoke(dn, "exit", {}, timeout=10)
+        stats = dev.finish()
+    finally:
+        sim.stop()
+    assert stats["link_errors"] == 0 and stats["connects"] == 1, stats
+    assert stats["bad_input"] > 50, stats
+    # requests that carried an id were answered with iotkit's error reply
+    assert sum(1 for r in sim.replies if r.get("code") == 400) > 10
+
+
+def test_thingscloud_burst_of_malformed_downlinks_then_a_good_command(tmp_path):
+    from iotlink_tools.sims.thingscloud import Sim
+    sim = Sim(str(tmp_path / "tc")).start()
+    try:
+        did = sim.demo["id"]
+        cfg = sim.demo_config()
+        cfg["session"] = {"max_payload": 2048}
+        dev = Device(tmp_path, cfg)
+        topics = ["command/send/%d", "attributes/push", "attributes/get/response/%d",
+                  "attributes/response", "event/response/%d", "data/stream/set",
+                  "command/send/", "nonsense/%d", "gateway/command/send", "command/send/x/y"]
+        bad = corpus(4, 300)
+        for i, payload in enumerate(bad):
+            t = topics[i % len(topics)]
+            sim.down(did, t % i if "%d" in t else t, payload)
+            if i >= 100:
+                time.sleep(0.01)
+        time.sleep(1.0)
+        r = sim.command("ping", {"n": 7}, 15)
+        assert r["method"] == "ping" and r["params"] == {"pong": 7}, r
+        sim.command("exit", {}, 15)
+        stats = dev.finish()
+    finally:
+        sim.stop()
+    assert stats["link_errors"] == 0 and stats["connects"] == 1, stats
+    assert stats["bad_input"] > 50, stats
+
+
+def test_sensecap_burst_of_malformed_readings_then_a_good_one(tmp_path):
+    from iotlink_tools.sims import sensecap
+    sim = sensecap.Sim(str(tmp_path / "sc")).start()
+    try:
+        cfg = sim.demo_config("fuzz01")
+        cfg["session"] = {"max_payload": 2048}
+        dev = Device(tmp_path, cfg)
+        org, eui = sim.org, sensecap.WEATHER
+        topics = ["/device_sensor_data/%s/%s/1/vs/4097" % (org, eui),
+                  "/device_sensor_data/%s/%s/1/vs/" % (org, eui),
+                  "/device_sensor_data/%s/%s/x/vs/4098" % (org, eui),
+                  "/device_status_event/%s/%s/vs/3000" % (org, eui),
+                  "/device_status_event/%s/%s/vs/" % (org, eui),
+                  "/device_sensor_data/%s/%s/1/vs/notanumber" % (org, eui)]
+        bad = corpus(5, 300)
+        for i, payload in enumerate(bad):
+            sim.publish_raw(topics[i % len(topics)], payload)
+        time.sleep(1.0)
+        sim.publish_reading(eui, 4097, 4242)
+        stats = dev.finish()
+    finally:
+        sim.stop()
+    assert any(l.startswith("READING 4097 4242") for l in dev.lines), dev.lines[-20:]
+    assert stats["link_errors"] == 0 and stats["connects"] == 1, stats
+    assert stats["bad_input"] > 50, stats
