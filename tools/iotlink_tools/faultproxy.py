@@ -17,6 +17,11 @@ the time of the call (new connections pass normally unless told otherwise):
                never answered: CONNECT goes nowhere)
   pause() / resume()  stop / start listening: connects fail with ECONNREFUSED
 
+``FaultProxy(port, listen_host="127.0.0.2", listen_port=p)`` listens on
+another loopback address (any 127.x.y.z on Linux) and, with ``listen_port``,
+on a given port: a second proxy at the same port and a different address
+stands for a broker whose DNS name has moved to a new address.
+
 Faults can also wait for a given MQTT packet: ``arm(fault, packet, direction)``
 fires when a packet of that type starts to pass in that direction ("up" =
 device to broker, "down" = broker to device).  The proxy parses the MQTT
@@ -135,8 +140,10 @@ class _Pair:
 
 
 class FaultProxy:
-    def __init__(self, target_port, target_host="127.0.0.1"):
+    def __init__(self, target_port, target_host="127.0.0.1", listen_host="127.0.0.1",
+                 listen_port=0):
         self.target = (target_host, target_port)
+        self.host = listen_host
         self.pairs = []
         self.accepted = 0
         self.refuse = False
@@ -144,7 +151,7 @@ class FaultProxy:
         self.triggers = []
         self._stop = False
         self._lock = threading.Lock()
-        self.port = 0
+        self.port = listen_port
         self.srv = None
         self.resume()
 
@@ -156,7 +163,7 @@ class FaultProxy:
             return
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
+        s.bind((self.host, self.port))
         s.listen(8)
         self.port = s.getsockname()[1]
         self.srv = s
