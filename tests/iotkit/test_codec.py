@@ -365,3 +365,68 @@ def test_fuzz_never_raises_out_of_the_codec():
         else:
             out = c.reply(r, None if r.error else {}, r.error)
             assert out is None or json.loads(out[1])["code"] in (0, 400)
+
+
+# ----- the report answer read in place ---------------------------------------------
+
+def _run(c, topic, payloads):
+    """Feed answers; what the codec did: actions, counters, what is still pending."""
+    acts = []
+    for p in payloads:
+        r = c.decode(topic, p)
+        acts.append(None if r is None else [(a[0], a[1], getattr(a[2], "params", a[2]))
+                                            for a in c.system(r, 0)])
+    return acts, c.acks, c.nacks, [tuple(e) for e in c._pending]
+
+
+ANSWERS = [
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":0,"data":{}}',
+    b'{"id": "%s", "method": "thing.event.property.post_reply", "code": 0, "data": {"volt": 26}}',
+    b'{"id":%s,"method":"thing.event.property.post_reply","code":0}',
+    b' {"id":"%s","method":"thing.event.property.post_reply","code":0} ',
+    b'{"method":"thing.event.property.post_reply","id":"%s","code":0}',        # another order
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":7,"data":null}',   # refused
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":0.0}',
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":01}',
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":"0"}',
+    b'{"id":"%s","method":"thing.event.property.post_reply"}',               # no code: success
+    b'{"id":"%s","method":"thing.event.other_reply","code":0}',
+    b'{"id":"0%s","method":"thing.event.property.post_reply","code":0}',
+    b'{"id":"%s5","method":"thing.event.property.post_reply","code":0}',
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":0',       # cut short
+    b'{"id":"%s","method":"thing.event.property.post_reply","code":0,"code":3}',
+    b'{"id":"%s","method":"thing.event.property.post_reply_","code":0}',
+    b'{"id":"%s"}',
+]
+
+
+@pytest.mark.parametrize("way", [b"s", b"c"])
+@pytest.mark.parametrize("form", ANSWERS)
+def test_report_answers_read_in_place_as_json_would(form, way, monkeypatch):
+    """The in-place reading of a report's answer ends where the JSON path
+    would: same counters, same actions, same uplinks left pending."""
+    def session():
+        c = make()
+        ids = [body(c.report({"i": i}, None, 0)[1])["id"] for i in range(3)]
+        c.event("overheat", {}, 0)
+        return c, [form.replace(b"%s", i.encode()) for i in ids[1:]] + [form.replace(b"%s", b"99")]
+
+    topic = BASE + way + b"/event/property/post_reply"
+    c, payloads = session()
+    fast = _run(c, topic, payloads)
+    monkeypatch.setattr(iotkit, "_ok_id", lambda b: -1)
+    c, payloads = session()
+    assert _run(c, topic, payloads) == fast
+
+
+def test_report_answers_of_children_and_other_devices_take_the_json_path():
+    c = make()
+    c.register("pkB", "kid-1", "m")
+    answer(c, BASE + b"s/register_reply", {"id": "1", "method": "thing.lifetime.register_reply", "code": 0})
+    kid = b"/sys/pkB/kid-1/"
+    _, p = c.report({"a": 1}, None, 0, "kid-1")
+    ok = b'{"id":"%s","method":"thing.event.property.post_reply","code":0}' % body(p)["id"].encode()
+    assert c.decode(b"/sys/pkA1/gw-02/s/event/property/post_reply", ok) is None
+    r = c.decode(kid + b"s/event/property/post_reply", ok)
+    assert r.kind == SYSTEM and r.target == "kid-1"
+    assert list(c.system(r, 0)) == [] and c.acks == 2

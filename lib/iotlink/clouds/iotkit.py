@@ -23,6 +23,11 @@ Downlinks (``/sys/{pk}/{dn}/c/...``) become:
 ``target`` is the sub-device's deviceName for a child of this gateway.  A
 refused uplink reaches ``@dev.on("event")`` as Request(EVENT, "error",
 {"method", "id", "code", "data"}, target=child or None).
+
+The platform answers every report; its plain success answer is read in place
+(no JSON objects) and counted.  The gateway, config get and the other answers
+live in iotkit_more, imported on first use (``cloud.register()`` etc. work
+as methods all the same).
 """
 
 import json
@@ -38,7 +43,10 @@ _PENDING = const(16)     # uplinks remembered for reply matching
 _REG = "thing.lifetime.register"
 _DEREG = "thing.lifetime.deregister"
 _CFG_GET = "thing.config.get"
+_POST = "thing.event.property.post"
 _SEP = (",", ":")
+# Cloud methods kept in iotkit_more (gateway, config get): loaded on first use
+_LAZY = ("register", "child_filter", "deregister", "children", "config_get")
 
 
 def dumps(obj):
@@ -67,13 +75,10 @@ def _cfg(c, key, default=config.REQUIRED):
         raise ConfigError(msg.replace(" must", ": must", 1))
 
 
-def password(product_secret, client_id):
-    """md5(product_secret + client_id) as 32 lowercase hex digits."""
-    return sign.md5_hex(product_secret + client_id)
-
-
 class Cloud:
     REPORT_AFTER_SET = True
+    RECEIVE_ONLY = False  # asked for on every report: answered here, not by __getattr__
+    service_key = None
 
     def __init__(self, cfg):
         c = cfg["cloud"]
@@ -88,17 +93,29 @@ class Cloud:
         self._dnb = self.dn.encode()
         self._base = b"/sys/" + self._pkb + b"/" + self._dnb + b"/"
         self._subs = ((self._base + b"c/#", 1),)
+        self._post = self._base + b"s/event/property/post"
+        self._acklen = len(self._post) + 6
+        self._ok = Request(SYSTEM, "reply", None, "event/property/post")  # reused: see decode()
         self._kids = {}      # deviceName -> [productKey, topic base, registered]
-        self._pending = []   # [id, method, child deviceName or None]
+        self._pending = []   # (id number, method, child deviceName or None)
         self._n = 0
         self.acks = 0        # uplinks the cloud confirmed (code 0)
         self.nacks = 0       # uplinks it refused
+
+    def __getattr__(self, name):
+        # register(), child_filter(), deregister(), children(), config_get()
+        if name in _LAZY:
+            from . import iotkit_more
+            f = getattr(iotkit_more, name)
+            return lambda *a: f(self, *a)
+        raise AttributeError(name)
 
     # ----- session ---------------------------------------------------------
 
     def credentials(self, now):
         if self._pw is None:  # computed once: the pure MD5 is slow on boards
-            self._pw = password(self._secret, self.client_id)
+            # md5(product_secret + clientId) as 32 lowercase hex digits
+            self._pw = sign.md5_hex(self._secret + self.client_id)
             log.secret(self._pw)
         return self.client_id, self.dn, self._pw
 
@@ -113,15 +130,15 @@ class Cloud:
 
     # ----- uplinks ---------------------------------------------------------
 
-    def _up(self, base, suffix, method, params, child=None):
+    def _up(self, topic, method, params, child=None):
         self._n += 1
-        rid = "%d" % self._n
+        n = self._n
         p = self._pending
         if len(p) >= _PENDING:
             p.pop(0)
-        p.append([rid, method, child])
-        body = {"id": rid, "method": method, "params": params}
-        return base + b"s/" + suffix, dumps(body)
+        p.append((n, method, child))
+        return topic, '{"id":"%d","method":%s,"params":%s}' % (
+            n, '"thing.event.property.post"' if method == _POST else dumps(method), dumps(params))
 
     def _where(self, target):
         if target is None:
@@ -135,8 +152,8 @@ class Cloud:
         """thing.event.property.post (iotkit has no services: ``service`` is ignored)."""
         if not isinstance(props, dict):
             raise TypeError("properties must be a dict")
-        return self._up(self._where(target), b"event/property/post",
-                        "thing.event.property.post", props, target)
+        return self._up(self._post if target is None else
+                        self._where(target) + b"s/event/property/post", _POST, props, target)
 
     def event(self, name, params, now, target=None):
         """thing.event.{name}"""
@@ -145,50 +162,21 @@ class Cloud:
             raise ValueError("event name property.post is the property report")
         if params is not None and not isinstance(params, dict):
             raise TypeError("event params must be a dict")
-        return self._up(self._where(target), b"event/" + name.encode(), "thing.event." + name,
+        return self._up(self._where(target) + b"s/event/" + name.encode(), "thing.event." + name,
                         params or {}, target)
-
-    def config_get(self):
-        """Ask for the device's configuration (DOC; the answer goes to the
-        "config" handler as Request(CONFIG, "get", params))."""
-        return self._up(self._base, b"config/get", _CFG_GET, {})
-
-    # ----- gateway ---------------------------------------------------------
-
-    def register(self, product_key, device_name, model):
-        """thing.lifetime.register of a sub-device (reported later as
-        ``target=device_name``).  Its ``/c/#`` is subscribed once the cloud
-        says yes.  deviceName may hold '_' here: child topics split on '/'."""
-        _check(product_key, "productKey")
-        _check(device_name, "deviceName")
-        _check(model, "model")
-        if device_name == self.dn:
-            raise ValueError("a gateway cannot register itself")
-        base = ("/sys/%s/%s/" % (product_key, device_name)).encode()
-        self._kids[device_name] = [product_key, base, False]
-        return self._up(self._base, b"register", _REG, {
-            "productKey": product_key, "deviceName": device_name, "model": model}, device_name)
-
-    def child_filter(self, device_name):
-        """The topic filter a registered sub-device's downlinks arrive on."""
-        return self._where(device_name) + b"c/#"
-
-    def deregister(self, device_name):
-        """thing.lifetime.deregister from the gateway; forgets the sub-device
-        (unsubscribe ``child_filter()`` too: see remove_child())."""
-        k = self._kids.pop(device_name, None)
-        if k is None:
-            raise ValueError("unknown sub-device %s" % device_name)
-        return self._up(self._base, b"deregister", _DEREG,
-                        {"productKey": k[0], "deviceName": device_name})
-
-    def children(self):
-        """{deviceName: (productKey, registered)}"""
-        return {dn: (k[0], k[2]) for dn, k in self._kids.items()}
 
     # ----- downlinks -------------------------------------------------------
 
     def decode(self, topic, payload):
+        # the answer to every report: a plain success is read in place and
+        # handed on as one reused Request (no JSON objects, no topic split)
+        if len(topic) == self._acklen and topic.endswith(b"/event/property/post_reply") and \
+                topic.startswith(self._base):
+            rid = _ok_id(payload)
+            if rid >= 0:
+                r = self._ok
+                r.rid = rid
+                return r
         if not topic.startswith(b"/sys/"):
             return None
         p = topic.split(b"/", 5)  # "", "sys", pk, dn, c|s, rest
@@ -284,93 +272,22 @@ class Cloud:
             _answer(req.rid, "thing." + suffix.replace("/", ".") + "_reply", result, err,
                     E_BAD if req.error else E_FAILED)
 
+
     def system(self, req, now_ms):
         """Actions for Device._system: answers to our uplinks and the cloud's
-        deregister of a sub-device."""
-        if req.name == "deregister":
-            return self._deregistered(req)
-        body = req.params
-        if not isinstance(body, dict):
-            self.nacks += 1
-            log.warn("unreadable answer on %s_reply", req.service)
-            return ()
-        m, rid, code = body.get("method"), body.get("id"), body.get("code")
-        if isinstance(rid, int) and not isinstance(rid, bool):
-            rid = "%d" % rid
-        if isinstance(m, str) and m.endswith("_reply") and m != "null_reply":
-            method = m[:-6]
-            ok = code == 0 or code is None
-        else:  # the failure form {"id": null, "method": "null_reply", ...}: method from the topic
-            s = req.service
-            method = _REG if s == "register" else _DEREG if s == "deregister" else \
-                "thing." + s.replace("/", ".")
-            ok = False
-        if isinstance(code, bool) or not isinstance(code, (int, type(None))):
-            ok = False
-        data = body.get("data")
-        hit = self._match(method, rid, data, not ok or not isinstance(rid, str))
-        if hit is None:
-            log.debug("answer %s to no pending uplink", method)
-            return ()
-        child = hit[2]
-        if not ok:
-            self.nacks += 1
-            if method == _REG:
-                self._kids.pop(child, None)
-            log.warn("%s refused by the cloud: code %s", method, code)
-            return (("event", EVENT, Request(EVENT, "error", {
-                "method": method, "id": hit[0], "code": code, "data": data},
-                target=child)),)
-        self.acks += 1
-        if method == _REG:
-            k = self._kids.get(child)
-            if k is None:
-                return ()
-            k[2] = True
-            return (("subscribe", k[1] + b"c/#", 1),
-                    ("event", EVENT, Request(EVENT, "registered", {
-                        "productKey": k[0], "deviceName": child}, target=child)))
-        if method == _CFG_GET and isinstance(data, dict):
-            return (("event", CONFIG, Request(CONFIG, "get", data, rid=hit[0])),)
-        return ()
-
-    def _match(self, method, rid, data, loose):
-        """The pending uplink an answer belongs to: by method + id; for a
-        failure or an answer without a usable id the oldest of that method
-        (a register answer first by the deviceName it echoes)."""
-        p = self._pending
-        for i in range(len(p)):
-            if p[i][0] == rid and p[i][1] == method:
-                return p.pop(i)
-        if method == _REG and isinstance(data, dict):
-            dn = data.get("deviceName")
+        deregister of a sub-device (all but a report's plain success: in
+        iotkit_more)."""
+        if req is self._ok:  # a plain success answer to a report
+            p = self._pending
             for i in range(len(p)):
-                if p[i][1] == method and p[i][2] == dn:
-                    return p.pop(i)
-            loose = True  # old servers answered register with id "0"
-        if loose:
-            for i in range(len(p)):
-                if p[i][1] == method:
-                    return p.pop(i)
-        return None
-
-    def _deregistered(self, req):
-        p = req.params
-        topic = self._base + b"s/deregister_reply"
-        err = req.error
-        if err is None and not (isinstance(p, dict) and isinstance(p.get("deviceName"), str)):
-            err = "params must name the deviceName"
-        if err is not None:
-            log.warn("bad deregister request: %s", err)
-            return (("publish", topic, _answer(req.rid, _DEREG + "_reply", None, err, E_BAD)),)
-        dn = p["deviceName"]
-        k = self._kids.pop(dn, None)
-        acts = [("publish", topic, _answer(req.rid, _DEREG + "_reply", None, None, 0))]
-        pk = k[0] if k else p.get("productKey")
-        if isinstance(pk, str):
-            acts.append(("unsubscribe", ("/sys/%s/%s/c/#" % (pk, dn)).encode()))
-        acts.append(("event", EVENT, Request(EVENT, "deregistered", p, target=dn)))
-        return acts
+                if p[i][0] == req.rid and p[i][1] == _POST:
+                    p.pop(i)
+                    self.acks += 1
+                    return ()
+            log.debug("answer %s to no pending uplink", _POST)
+            return ()
+        from .iotkit_more import system
+        return system(self, req)
 
 
 def _answer(rid, method, result, err, code):
@@ -398,3 +315,50 @@ def remove_child(dev, device_name):
     f = c.child_filter(device_name)
     dev.publish(*c.deregister(device_name), qos=1)
     dev.unsubscribe(f)
+
+
+def _ok_id(b):
+    """The id (a number) of a plain success answer to a property post, read in
+    place: ``{"id":"<n>","method":"thing.event.property.post_reply","code":0``
+    (the id quoted or not, whitespace anywhere between tokens), then ``,`` or
+    ``}``, and none of these keys again after that.  -1 for anything else,
+    keys in another order included: the JSON path decides those."""
+    i = _tok(b, 0, b'{"id":')
+    n = len(b)
+    if i < 0 or i >= n:
+        return -1
+    q = b[i] == 34
+    i += q
+    k = i
+    out = 0
+    while k < n and 48 <= b[k] <= 57 and k - i < 9:
+        out = out * 10 + b[k] - 48
+        k += 1
+    if k == i or b[i] == 48 and k - i > 1:
+        return -1
+    if q:
+        if k >= n or b[k] != 34:
+            return -1
+        k += 1
+    k = _tok(b, k, b',"method":"thing.event.property.post_reply","code":0')
+    if k < 0 or k >= n or b[k] != 44 and b[k] != 125:
+        return -1
+    for key in (b'"id"', b'"method"', b'"code"'):
+        if b.find(key, k) >= 0:  # maybe the same key again, which JSON would read last
+            return -1
+    return out
+
+
+def _tok(b, i, form):
+    """The index in ``b`` after ``form`` read from ``i`` on (whitespace
+    skipped before each byte and after the last); -1 when ``b`` does not go
+    on with ``form``."""
+    n = len(b)
+    for k in range(len(form) + 1):
+        while i < n and b[i] <= 32:
+            i += 1
+        if k == len(form):
+            return i
+        if i >= n or b[i] != form[k]:
+            return -1
+        i += 1
