@@ -100,7 +100,10 @@ c = iotda.Cloud(cfg)
 loaded = lambda: sorted(k for k in sys.modules if k.startswith("iotlink.clouds.iotda_"))
 out = [getattr(c, "REPORT_AFTER_SET", None), getattr(c, "RECEIVE_ONLY", None), loaded()]
 out.append(c.progress(iotda.OTA_VERIFY, "v2", 1700000000, 50))
-out.append(loaded())
+r = c.decode(b"$oc/devices/bench_dev/sys/events/down", b'{"services":[{"service_id":"$time_sync",'
+             b'"event_type":"time_sync_response","paras":{"device_send_time":1000,'
+             b'"server_recv_time":5000,"server_send_time":5100}}]}')
+out.append([c.system(r, 1400), loaded()])
 out.append(getattr(c, "nothing_here", 1))
 r = c.decode(b"$oc/devices/bench_dev/sys/properties/get/request_id=g1", b'{"service_id":"default"}')
 out.append([r.kind, r.service, r.rid, c.reply(r, {"a": 1}, None)])
@@ -160,7 +163,8 @@ def test_lazy_methods_and_names_on_both(mpy_lib, tmp_path):
     t, p = out[3]
     assert t == (SYS + b"events/up").decode()
     assert p["services"][0]["paras"] == {"result_code": 7, "version": "v2", "progress": 50}
-    assert out[4] == ["iotlink.clouds.iotda_ev"]       # OTA needs the events part only
+    # OTA and time sync need the events part only
+    assert out[4] == [[["clock", 5250]], ["iotlink.clouds.iotda_ev"]]
     assert out.pop(5) == 1                         # an unknown name: its default
     assert out.pop(5) == ["get", None, "g1", [(SYS + b"properties/get/response/request_id=g1").decode(),
                                               {"services": [{"service_id": "default",

@@ -1,13 +1,12 @@
 """IoTDA, loaded on first use: platform events ($ota version reports and
-upgrades, $time_sync, shadow and bootstrap answers), messages up and down,
-and every downlink iotda.Cloud.decode does not take itself (malformed input
-and its error texts included).  Reached through ``iotda`` and ``iotda.Cloud``."""
+upgrades, $time_sync, shadow and bootstrap answers, events/down), messages
+up, property get answers.  Reached through ``iotda`` and ``iotda.Cloud``."""
 
 import json
 from micropython import const
 from .. import log
 from ..clock import compact
-from ..request import Request, COMMAND, SET, GET, MESSAGE, EVENT, SYSTEM
+from ..request import Request, EVENT, SYSTEM
 from .iotda import _SEP
 
 _MSG_MAX = const(1048576)      # any publish, log report (1 MB)
@@ -141,21 +140,10 @@ def _obj(payload):
     return body
 
 
-def _own(cloud, svc):
-    return None if not svc or svc == cloud.service else svc
-
-
 def decode(cloud, topic, payload):
-    """Cloud.decode for every downlink but well-formed commands, sets and gets."""
-    base = cloud._sys
-    if not topic.startswith(base):
-        return None
-    rest = topic[len(base):]
-    if rest == b"messages/down":
-        return _message(cloud, payload)
-    if rest == b"bootstrap/down" and cloud.bootstrap:
-        return Request(SYSTEM, "bootstrap", _obj(payload))
-    if rest == b"events/down":
+    """Cloud.decode for events/down; the other downlinks iotda.py does not take
+    itself go on to iotda_more."""
+    if topic == cloud._sys + b"events/down":
         body = _obj(payload)
         items = []
         ss = body.get("services")
@@ -166,79 +154,8 @@ def decode(cloud, topic, payload):
             if isinstance(sid, str) and isinstance(et, str) and isinstance(p, (dict, type(None))):
                 items.append((sid, et, p or {}, s.get("event_id")))
         return Request(SYSTEM, "events", items, target=_target(cloud, body))
-    i = rest.find(b"request_id=")
-    if i <= 0 or rest[i - 1] != 47:  # "/"
-        return None
-    what = rest[:i - 1]
-    if what.endswith(b"/response") and what != b"shadow/get/response":
-        return Request(SYSTEM, "echo")  # our own reply, echoed by the broker
-    try:
-        rid = rest[i + 11:].decode()
-    except UnicodeError:
-        return None
-    if what == b"commands":
-        req = Request(COMMAND, rid=rid)
-    elif what == b"properties/set":
-        req = Request(SET, rid=rid)
-    elif what == b"properties/get":
-        req = Request(GET, rid=rid)
-    elif what == b"shadow/get/response":
-        body = _obj(payload)
-        sh = body.get("shadow")
-        return Request(SYSTEM, "shadow", sh if isinstance(sh, list) else [],
-                       target=_target(cloud, body), rid=rid)
-    else:
-        return None
-    try:
-        body = _obj(payload)
-    except ValueError as e:
-        req.error = str(e)
-        return req
-    req.target = _target(cloud, body)
-    if req.kind == COMMAND:
-        name, svc, p = body.get("command_name"), body.get("service_id"), body.get("paras")
-        if p is None:
-            p = {}
-        if name is not None and not isinstance(name, str) or svc is not None and not isinstance(svc, str):
-            req.error = "command_name and service_id must be strings"
-        elif not isinstance(p, dict):
-            req.error = "paras must be a JSON object"
-        req.name, req.params, req.service = name, p, svc
-    elif req.kind == SET:
-        ss = body.get("services")
-        if not isinstance(ss, list) or len(ss) != 1 or not isinstance(ss[0], dict):
-            req.error = "services must hold one service"
-            return req
-        svc, p = ss[0].get("service_id"), ss[0].get("properties")
-        if not isinstance(svc, str) or not isinstance(p, dict):
-            req.error = "service_id must be a string and properties an object"
-            return req
-        req.params, req.service = p, _own(cloud, svc)
-    else:
-        svc = body.get("service_id")
-        if svc is not None and not isinstance(svc, str):
-            req.error = "service_id must be a string"
-            return req
-        req.service = _own(cloud, svc) if svc else "*"  # no service_id: all services
-    return req
-
-
-def _message(cloud, payload):
-    """System-format JSON -> dict; anything else stays raw bytes."""
-    req = Request(MESSAGE, params=payload)
-    if payload.lstrip()[:1] == b"{":
-        try:
-            body = json.loads(payload)
-        except (ValueError, UnicodeError):
-            return req
-        if isinstance(body, dict) and "content" in body:
-            req.params = body
-            n = body.get("name")
-            req.name = n if isinstance(n, str) else None
-            i = body.get("id")
-            req.rid = i if isinstance(i, str) else None
-            req.target = _target(cloud, body)
-    return req
+    from .iotda_more import decode
+    return decode(cloud, topic, payload)
 
 
 def system(cloud, req, now_ms):

@@ -1,15 +1,18 @@
 """IoTDA, loaded on first use: gateway (sub-device) uplinks, several-service
 reports, log and SDK reports, shadow requests, raw and custom-topic messages,
-IoTDP helpers (registration groups, bootstrap answers) and the config checks
-a plain secret login does not need.  Reached through ``iotda`` and
-``iotda.Cloud``."""
+IoTDP helpers (registration groups, bootstrap answers), the config checks a
+plain secret login does not need, and the downlinks neither iotda.py nor
+iotda_ev.py take: messages down, shadow and bootstrap answers, malformed
+commands, sets and gets with their error texts.  Reached through ``iotda``
+and ``iotda.Cloud``."""
 
 import json
 from micropython import const
 from .. import config, sign, log
 from ..clock import compact
 from .iotda import _SEP
-from .iotda_ev import _event, _limit
+from ..request import Request, COMMAND, SET, GET, MESSAGE, SYSTEM
+from .iotda_ev import _event, _limit, _obj, _target
 
 _REPORT_MAX = const(65536)     # property report body (64 KB)
 _MSG_MAX = const(1048576)      # any publish (1 MB)
@@ -83,6 +86,95 @@ def bootstrapped(cfg, params):
     out = dict(cfg)
     out["cloud"] = c
     return out
+
+
+def _own(cloud, svc):
+    return None if not svc or svc == cloud.service else svc
+
+
+def decode(cloud, topic, payload):
+    """Cloud.decode for every downlink but events/down and well-formed
+    commands, sets and gets."""
+    base = cloud._sys
+    if not topic.startswith(base):
+        return None
+    rest = topic[len(base):]
+    if rest == b"messages/down":
+        return _message(cloud, payload)
+    if rest == b"bootstrap/down" and cloud.bootstrap:
+        return Request(SYSTEM, "bootstrap", _obj(payload))
+    i = rest.find(b"request_id=")
+    if i <= 0 or rest[i - 1] != 47:  # "/"
+        return None
+    what = rest[:i - 1]
+    # (an echo of our own reply was taken by iotda.py)
+    try:
+        rid = rest[i + 11:].decode()
+    except UnicodeError:
+        return None
+    if what == b"commands":
+        req = Request(COMMAND, rid=rid)
+    elif what == b"properties/set":
+        req = Request(SET, rid=rid)
+    elif what == b"properties/get":
+        req = Request(GET, rid=rid)
+    elif what == b"shadow/get/response":
+        body = _obj(payload)
+        sh = body.get("shadow")
+        return Request(SYSTEM, "shadow", sh if isinstance(sh, list) else [],
+                       target=_target(cloud, body), rid=rid)
+    else:
+        return None
+    try:
+        body = _obj(payload)
+    except ValueError as e:
+        req.error = str(e)
+        return req
+    req.target = _target(cloud, body)
+    if req.kind == COMMAND:
+        name, svc, p = body.get("command_name"), body.get("service_id"), body.get("paras")
+        if p is None:
+            p = {}
+        if name is not None and not isinstance(name, str) or svc is not None and not isinstance(svc, str):
+            req.error = "command_name and service_id must be strings"
+        elif not isinstance(p, dict):
+            req.error = "paras must be a JSON object"
+        req.name, req.params, req.service = name, p, svc
+    elif req.kind == SET:
+        ss = body.get("services")
+        if not isinstance(ss, list) or len(ss) != 1 or not isinstance(ss[0], dict):
+            req.error = "services must hold one service"
+            return req
+        svc, p = ss[0].get("service_id"), ss[0].get("properties")
+        if not isinstance(svc, str) or not isinstance(p, dict):
+            req.error = "service_id must be a string and properties an object"
+            return req
+        req.params, req.service = p, _own(cloud, svc)
+    else:
+        svc = body.get("service_id")
+        if svc is not None and not isinstance(svc, str):
+            req.error = "service_id must be a string"
+            return req
+        req.service = _own(cloud, svc) if svc else "*"  # no service_id: all services
+    return req
+
+
+def _message(cloud, payload):
+    """System-format JSON -> dict; anything else stays raw bytes."""
+    req = Request(MESSAGE, params=payload)
+    if payload.lstrip()[:1] == b"{":
+        try:
+            body = json.loads(payload)
+        except (ValueError, UnicodeError):
+            return req
+        if isinstance(body, dict) and "content" in body:
+            req.params = body
+            n = body.get("name")
+            req.name = n if isinstance(n, str) else None
+            i = body.get("id")
+            req.rid = i if isinstance(i, str) else None
+            req.target = _target(cloud, body)
+    return req
 
 
 def _svc(cloud, service, props, now):
