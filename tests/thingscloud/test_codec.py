@@ -226,3 +226,47 @@ def test_fuzz_never_raises_beyond_value_error():
         if r.kind == COMMAND:
             out = c.reply(r, None, r.error)
             assert out and json.loads(out[1])
+
+
+SUCCESS = [b'{"result":1,"message":"success"}', b'{"result": 1, "message": "success"}',
+           b' {"message" : "success" ,\n "result":1}\n']
+NOT_PLAIN = [b'{"result":1,"message":"success","extra":2}', b'{"result":0,"message":"success"}',
+             b'{"result":1,"message":"Success"}', b'{"result":1}', b'{"result":1,"message":"success"',
+             b'{"result":1,"message":"success"}}', b'{"result":true,"message":"success"}', b""]
+
+
+@pytest.mark.parametrize("payload", SUCCESS + NOT_PLAIN)
+def test_attributes_response_same_event_as_json_gives(payload):
+    """The plain success answer to a report is recognised in place; whatever
+    the payload, the event is the one the JSON reading gives."""
+    try:
+        want = json.loads(payload) if payload else {}  # an empty ack reads as {}
+    except ValueError:
+        want = payload
+    r = cloud().decode(b"attributes/response", payload)
+    assert (r.kind, r.name, r.params, r.service, r.target, r.rid, r.error) == \
+        (EVENT, "attributes/response", want, None, None, None, None)
+
+
+def test_attributes_response_reused_but_never_stale():
+    """A success answer comes as one reused Request: what a handler did to the
+    previous one does not show in the next."""
+    c = cloud()
+    r = c.decode(b"attributes/response", SUCCESS[0])
+    r.params["seen"] = True
+    r.params["result"] = 5
+    r.name, r.rid, r.error, r.target = "x", 1, "e", "t"
+    r = c.decode(b"attributes/response", SUCCESS[1])
+    assert (r.kind, r.name, r.params, r.service, r.target, r.rid, r.error) == \
+        (EVENT, "attributes/response", {"result": 1, "message": "success"}, None, None, None, None)
+    other = c.decode(b"attributes/response", NOT_PLAIN[0])
+    assert other is not r and r.params == {"result": 1, "message": "success"}
+
+
+def test_less_used_builders_load_on_first_use():
+    c = cloud()
+    assert c.attributes_get(None, 3) == (b"attributes/get/3", "{}")
+    assert c.gateway_disconnect("k") == (b"gateway/disconnect", '{"device":"k"}')
+    with pytest.raises(AttributeError):
+        c.no_such_method
+    assert getattr(c, "RECEIVE_ONLY", True) is False and getattr(c, "service_key", 1) is None

@@ -28,7 +28,11 @@ its AccessToken.  Downlinks become:
   gateway/*/response            Request(EVENT, "gateway/...", target from "device")
 
 An ack payload that is not JSON reaches the app as raw bytes; the formats of
-the acks are unverified.  Gateway topics and payloads are provisional
+the acks are unverified.  The plain success answer to a report
+({"result": 1, "message": "success"}) is recognised without parsing and comes
+as one reused Request and params dict: copy what a handler keeps.  Events,
+attribute gets, data streams, app-built command replies and the gateway live
+in thingscloud_more, imported on first use (as methods all the same).  Gateway topics and payloads are provisional
 (third-party sources only, see docs/thingscloud.md).
 """
 
@@ -40,6 +44,8 @@ from ..request import Request, COMMAND, SET, EVENT, DATA, SYSTEM
 _SEP = (",", ":")
 _ID = const(1000)       # the id the vendor SDKs use for gets, events and replies
 _IDENT_MAX = const(64)
+_LAZY = ("event_report", "attributes_get", "data", "command_reply", "gateway_report",
+         "gateway_connect", "gateway_disconnect", "system")
 
 # otaUpgrade reply codes (params.ota_result), as in the vendor's OTA demos;
 # what the platform makes of each failure code is unverified
@@ -99,6 +105,8 @@ def _ack(payload):
 
 class Cloud:
     REPORT_AFTER_SET = True
+    RECEIVE_ONLY = False  # asked for on every report: answered here, not by __getattr__
+    service_key = None
 
     def __init__(self, cfg):
         c = cfg["cloud"]
@@ -116,10 +124,18 @@ class Cloud:
                 raise config.ConfigError("cloud.streams: identifiers of letters, digits, '_' or '-'")
             subs.append(b"data/" + s.encode() + b"/set")
         if self.gateway:
-            subs += [b"gateway/attributes/push", b"gateway/command/send",
-                     b"gateway/attributes/response", b"gateway/attributes/get/response",
-                     b"gateway/event/response"]
+            from .thingscloud_more import GATEWAY_SUBS
+            subs.extend(GATEWAY_SUBS)
         self._subs = tuple((t, 0) for t in subs)
+        self._ok = Request(EVENT)  # the success attributes/response, reused: see decode()
+
+    def __getattr__(self, name):
+        # the builders used less often live in thingscloud_more, loaded on first use
+        if name in _LAZY:
+            from . import thingscloud_more
+            f = getattr(thingscloud_more, name)
+            return lambda *a: f(self, *a)
+        raise AttributeError(name)
 
     # ----- session ---------------------------------------------------------
 
@@ -156,48 +172,6 @@ class Cloud:
             raise ValueError("sub-device events: ThingsCloud documents no topic")
         return self.event_report(name, params)
 
-    def event_report(self, name, params=None, id=_ID):
-        if not isinstance(name, str) or not name:
-            raise ValueError("event name must be a non-empty string")
-        return b"event/report/" + _id(id), dumps({"method": name, "params": params or {}})
-
-    def attributes_get(self, keys=None, id=_ID):
-        """Ask for the cloud's attribute values (all, or ``keys``); the answer
-        arrives as EVENT "attributes/get/response" with rid = str(id)."""
-        body = {} if not keys else {"keys": list(keys)}
-        return b"attributes/get/" + _id(id), dumps(body)
-
-    def data(self, identifier, payload):
-        """A custom data stream uplink: ``data/<identifier>``, bytes as they are."""
-        if not valid_ident(identifier):
-            raise ValueError("stream identifier: letters, digits, '_' or '-'")
-        if isinstance(payload, str):
-            payload = payload.encode()
-        return b"data/" + identifier.encode(), payload
-
-    def command_reply(self, method, params, id, topic_id=None):
-        """A command reply built by the app (e.g. after a reboot for OTA)."""
-        body = {"method": method, "params": params or {}}
-        if id is not None:
-            body["id"] = id
-        return b"command/reply/" + _id(topic_id if topic_id is not None else
-                                       (id if id is not None else _ID)), dumps(body)
-
-    # gateway (provisional)
-
-    def gateway_report(self, children):
-        """``gateway/attributes`` {address: {attr: value}, ...}."""
-        for k, v in children.items():
-            if not isinstance(k, str) or not isinstance(v, dict):
-                raise TypeError("gateway report: {address: {attr: value}}")
-        return b"gateway/attributes", dumps(children)
-
-    def gateway_connect(self, address):
-        return b"gateway/connect", dumps({"device": address})
-
-    def gateway_disconnect(self, address):
-        return b"gateway/disconnect", dumps({"device": address})
-
     # ----- downlinks -------------------------------------------------------
 
     def decode(self, topic, payload):
@@ -217,24 +191,30 @@ class Cloud:
                 return None
             return Request(DATA, name, payload) if valid_ident(name) else None
         if topic == b"attributes/response":
+            # the answer to every report: a plain success is recognised in
+            # place and handed on as one reused Request with a reused dict
+            if _same(payload, b'{"result":1,"message":"success"}') or \
+                    _same(payload, b'{"message":"success","result":1}'):
+                r = self._ok
+                r.kind = EVENT
+                r.name = "attributes/response"
+                r.service = r.target = r.rid = r.error = None
+                d = r.params
+                if not isinstance(d, dict) or len(d) != 2:
+                    d = r.params = {}
+                d["result"] = 1
+                d["message"] = "success"
+                return r
             return Request(EVENT, "attributes/response", _ack(payload))
         if topic.startswith(b"attributes/get/response/"):
-            req = Request(EVENT, "attributes/get/response", rid=_tail(topic, 24))
-            body = _ack(payload)
-            if not isinstance(body, dict):
-                req.params, req.error = body, "payload is not UTF-8 JSON"
-                return req
-            a = body.get("attributes")
-            req.params = a if isinstance(a, dict) else {}
-            if body.get("result") not in (1, True):
-                m = body.get("message")
-                req.error = m if isinstance(m, str) and m else "result %s" % body.get("result")
-            return req
+            from .thingscloud_more import get_response
+            return get_response(topic, payload)
         for p in (b"command/reply/response/", b"event/response/"):
             if topic.startswith(p):
                 return Request(EVENT, p[:-1].decode(), _ack(payload), rid=_tail(topic, len(p)))
         if topic.startswith(b"gateway/"):
-            return self._gateway(topic, payload)
+            from .thingscloud_more import gateway
+            return gateway(self, topic, payload)
         return None
 
     def _command(self, req, payload, body=None):
@@ -255,39 +235,6 @@ class Cloud:
         req.name, req.params = m if isinstance(m, str) else None, p
         return req
 
-    def _gateway(self, topic, payload):
-        rest = topic[8:]
-        if rest == b"attributes/push":
-            body = _obj(payload)
-            kids = [(k, v) for k, v in body.items() if isinstance(v, dict)]
-            return Request(SYSTEM, "gateway/attributes/push", kids)
-        if rest == b"command/send":
-            req = Request(COMMAND, rid=(None, None))
-            try:
-                body = _obj(payload)
-            except ValueError as e:
-                req.error = str(e)
-                return req
-            dev, cmd = body.get("device"), body.get("command")
-            if isinstance(dev, str) and dev:
-                req.target = dev
-            else:
-                req.error = "device must be a sub-device address"
-                return req
-            if not isinstance(cmd, dict):
-                req.error = "command must be a JSON object"
-                return req
-            return self._command(req, None, cmd)
-        if rest.endswith(b"/response"):
-            body = _ack(payload)
-            dev = body.get("device") if isinstance(body, dict) else None
-            return Request(EVENT, topic.decode(), body, target=dev if isinstance(dev, str) else None)
-        return None
-
-    def system(self, req, now_ms):
-        """gateway/attributes/push: one SET per sub-device to the "set" handler."""
-        return [("event", SET, Request(SET, params=v, target=k)) for k, v in req.params]
-
     def reply(self, req, result, err):
         if req.kind != COMMAND:
             return None  # attribute pushes have no ack topic
@@ -307,3 +254,18 @@ def _tail(topic, n):
         return topic[n:].decode()
     except UnicodeError:
         return ""
+
+
+def _same(b, form):
+    """``b`` is ``form`` give or take whitespace between the JSON tokens."""
+    i = 0
+    n = len(b)
+    for k in range(len(form)):
+        while i < n and b[i] <= 32:
+            i += 1
+        if i >= n or b[i] != form[k]:
+            return False
+        i += 1
+    while i < n and b[i] <= 32:
+        i += 1
+    return i == n
