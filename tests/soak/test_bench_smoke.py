@@ -17,8 +17,17 @@ def test_scenarios_and_report_render(tmp_path):
         mpy = str(tmp_path / "mpy-bd")
         bench.compile_lib(mpy, with_umqtt=True)
         bd = bench.breakdown(cfg, iot["MODULES"].split(), mpy, str(tmp_path), t)
+        # the same scenario with the library in a ROMFS image: bytecode used in
+        # place, so the session holds less heap than with .mpy files loaded
+        rom = str(tmp_path / "lib.romfs")
+        assert bench.romfs_image(mpy, rom) > 20000
+        from_mpy = bench.run_script("scenario_iotlink.py", (cfg, "min"), mpy_dir=mpy, target=t)
+        from_rom = bench.run_script("scenario_iotlink.py", (cfg, "min"), romfs=rom, target=t)
     finally:
         t.close()
+    assert from_mpy and from_rom
+    assert int(from_rom["IMAGE_HEAP"]) >= os.path.getsize(rom)
+    assert int(from_rom["SESSION_HEAP"]) < int(from_mpy["SESSION_HEAP"]) * 3 // 4, (from_rom, from_mpy)
     assert bd, "the breakdown scenario did not complete"
     rows = dict(bd)
     assert rows["import iotlink.device"] > 0 and rows["import umqtt.simple"] > 0

@@ -199,13 +199,31 @@ def _umqtt_size(arch):
         return os.path.getsize(dst)
 
 
-def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None):
+def romfs_image(mpy_dir, path):
+    """A ROMFS image (MicroPython >= 1.25, ``mpremote romfs``'s format) of the
+    compiled library and umqtt in ``mpy_dir``; returns its size."""
+    from mpremote.romfs import make_romfs
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):  # it lists every file
+        img = make_romfs(mpy_dir, mpy_cross=False)
+    with open(path, "wb") as f:
+        f.write(img)
+    return len(img)
+
+
+def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None, romfs=None):
     """Run a bench script on the unix port: {KEY: value} of its output, or None
-    when it did not complete (MemoryError, timeout, no command)."""
+    when it did not complete (MemoryError, timeout, no command).  ``mpy_dir``:
+    import the compiled library from there; ``romfs``: from that ROMFS image."""
     env = upy.env()
     if mpy_dir:  # the compiled library and umqtt only, no sources
         env["MICROPYPATH"] = ":".join([mpy_dir, ".frozen"])
-    cmd = upy.command(os.path.join(HERE, script), heap=heap, args=[str(a) for a in args])
+    args = [str(a) for a in args]
+    if romfs:
+        args = [romfs, os.path.join(HERE, script)] + args
+        script = "romfs_run.py"
+    cmd = upy.command(os.path.join(HERE, script), heap=heap, args=args)
     if target is not None:
         target.arm()
     try:
@@ -225,22 +243,55 @@ def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None):
     return out
 
 
-def min_heap(script, args, target, mpy_dir=None, lo=4, hi=256):
+def min_heap(script, args, target, mpy_dir=None, lo=1, hi=256, romfs=None):
     """Smallest -X heapsize (KiB) that completes the scenario, by bisection;
-    None when even ``hi`` does not."""
-    if not run_script(script, args, heap="%dk" % hi, mpy_dir=mpy_dir, target=target) and \
-            not run_script(script, args, heap="%dk" % hi, mpy_dir=mpy_dir, target=target):
+    None when even ``hi`` does not.  With ``romfs`` (an image path) the scenario
+    runs under romfs_run.py, and what that costs by itself (the image's heap
+    block, the wrapper) is taken away: on a board the image is in flash and
+    mounted by the firmware.  That difference of two bisections is taken in
+    256-byte steps, so the KiB figure is not off by the rounding of both."""
+    if not romfs:
+        got = _bisect(script, args, target, mpy_dir, lo * 1024, hi * 1024, 1024)
+        return None if got is None else got // 1024
+    size = os.path.getsize(romfs)
+    got = _bisect(script, args, target, None, size, size + hi * 1024, 256, romfs)
+    if got is None:
         return None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
+    return -(-(got - romfs_overhead(romfs)) // 1024)  # whole KiB, rounded up
+
+
+def _bisect(script, args, target, mpy_dir, lo, hi, step, romfs=None):
+    """Smallest heap in bytes (a multiple of ``step``) above ``lo`` that completes."""
+    def ok(n):
         # a failure is tried twice: a run can fail for a reason other than heap
         # (a stand-in's flow control, a slow command), which would bend the search
-        if run_script(script, args, heap="%dk" % mid, mpy_dir=mpy_dir, target=target) or \
-                run_script(script, args, heap="%dk" % mid, mpy_dir=mpy_dir, target=target):
+        return any(run_script(script, args, heap=str(n), mpy_dir=mpy_dir, target=target, romfs=romfs)
+                   for _ in range(2))
+    if not ok(hi):
+        return None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        if mid <= lo:
+            break
+        if ok(mid):
             hi = mid
         else:
             lo = mid
     return hi
+
+
+_overhead = {}
+
+
+def romfs_overhead(romfs):
+    """Bytes that romfs_run.py needs beyond a bare interpreter (the image block,
+    the wrapper), measured: the bisection of an empty script with and without
+    the wrapper."""
+    if romfs not in _overhead:
+        size = os.path.getsize(romfs)
+        _overhead[romfs] = (_bisect("scenario_empty.py", (), None, None, size, size + 65536, 256, romfs)
+                            - _bisect("scenario_empty.py", (), None, None, 0, 65536, 256))
+    return _overhead[romfs]
 
 
 def _write_cfg(workdir, name, cfg):
@@ -310,6 +361,9 @@ def collect(workdir, only=None, log=print):
            "clouds": {}, "skipped": {}}
     mpy = os.path.join(workdir, "mpy")
     compile_lib(mpy, with_umqtt=True)
+    rom = os.path.join(workdir, "lib.romfs")
+    res["romfs_size"] = romfs_image(mpy, rom)
+    res["romfs_overhead"] = romfs_overhead(rom)
     sizes = {arch: compile_lib(os.path.join(workdir, arch), arch) for arch in ("xtensawin", "armv6m")}
     res["sizes"] = sizes
     res["umqtt_size"] = {arch: _umqtt_size(arch) for arch in sizes}
@@ -326,7 +380,8 @@ def collect(workdir, only=None, log=print):
                 port = t.port
                 res["raw"] = {
                     "min_heap": min_heap("scenario_raw.py", (port, "min", "0"), t),
-                    "min_heap_mpy": min_heap("scenario_raw.py", (port, "min", "0"), t, mpy_dir=mpy)}
+                    "min_heap_mpy": min_heap("scenario_raw.py", (port, "min", "0"), t, mpy_dir=mpy),
+                    "min_heap_romfs": min_heap("scenario_raw.py", (port, "min", "0"), t, romfs=rom)}
             # five rounds, raw and iotlink interleaved: loopback rates swing with
             # whatever else the machine runs, so the ratio is taken per round
             # (raw and iotlink side by side in time) and the median reported
@@ -358,6 +413,7 @@ def collect(workdir, only=None, log=print):
             row["modules"] = (m.get("MODULES") or "").split()
             row["min_heap_py"] = min_heap("scenario_iotlink.py", (cfg_path, "min"), t)
             row["min_heap_mpy"] = min_heap("scenario_iotlink.py", (cfg_path, "min"), t, mpy_dir=mpy)
+            row["min_heap_romfs"] = min_heap("scenario_iotlink.py", (cfg_path, "min"), t, romfs=rom)
             if row["modules"]:
                 row["breakdown"] = breakdown(cfg_path, row["modules"], mpy, workdir, t)
             res["clouds"][name] = row
@@ -411,6 +467,8 @@ def render(res):
 
     row("minimum heap, scenario from .py (KiB)", raw.get("min_heap"), "min_heap_py")
     row("minimum heap, library and umqtt from .mpy (KiB)", raw.get("min_heap_mpy"), "min_heap_mpy")
+    row("minimum heap, library and umqtt in a ROMFS image (KiB, image not counted)",
+        raw.get("min_heap_romfs"), "min_heap_romfs")
     row("heap held by the session after the scenario (bytes)", raw.get("session_heap"), "session_heap")
     row("heap allocated per QoS 1 report (bytes)", raw.get("per_report"), "per_report")
     row("heap allocated per handled command + reply (bytes)", raw.get("per_command"), "per_command")
@@ -424,6 +482,15 @@ def render(res):
              "The .mpy files hold bytecode only (no native code), so the xtensawin and armv6m files are the same size "
              "(they would differ only for native code)." % ROUNDS + "  Figures are for the 64-bit unix port: objects there "
              "are larger than on a 32-bit ESP32 or RP2040, so boards need less than shown.")
+    if res.get("romfs_size"):
+        L.append("In the ROMFS row the same .mpy files (all of lib/ and umqtt.simple, a %d-byte image "
+                 "made with mpremote's ROMFS builder) are mounted with `vfs.VfsRom` and imported from "
+                 "there: MicroPython >= 1.25 then runs their bytecode and uses their constants in "
+                 "place, as it does from a board's ROMFS partition (`mpremote romfs deploy`, on "
+                 "firmware built with ROMFS) or from frozen modules.  The unix port has no flash to "
+                 "map, so the image is read into the heap first; what the wrapper needs by itself "
+                 "(image block included: the bisection of an empty script with and without it, "
+                 "%s bytes) is subtracted." % (res["romfs_size"], res.get("romfs_overhead")))
     for n, why in res["skipped"].items():
         L.append("Not measured: %s (%s)." % (n, why))
     L += ["", "## Against the targets", "",
@@ -432,7 +499,8 @@ def render(res):
     for n in names:
         c = clouds[n]
         for label, key, rkey in (("from .py", "min_heap_py", "min_heap"),
-                                 ("from .mpy", "min_heap_mpy", "min_heap_mpy")):
+                                 ("from .mpy", "min_heap_mpy", "min_heap_mpy"),
+                                 ("from ROMFS", "min_heap_romfs", "min_heap_romfs")):
             h, rh = _num(c.get(key)), _num(raw.get(rkey))
             if h is not None and rh:
                 ok = h <= TARGET_HEAP_RATIO * rh
