@@ -220,37 +220,23 @@ class Cloud:
         try:
             body = json.loads(payload)
         except (ValueError, UnicodeError):
-            req.error = "payload is not UTF-8 JSON"
-            return req
-        if not isinstance(body, dict):
-            req.error = "payload must be a JSON object"
-            return req
-        rid = body.get("id")
-        if isinstance(rid, int) and not isinstance(rid, bool):
-            rid = "%d" % rid
-        if isinstance(rid, str):
-            req.rid = rid
-        elif rid is not None:
-            req.error = "id must be a string"
-            return req
-        m = body.get("method")
-        if m is None:
-            req.error = "method missing"
-        elif m != method:
-            req.error = "method does not match the topic"
-        else:
-            params = body.get("params")
-            if req.kind == GET:
-                if params is not None and not (isinstance(params, list) and
-                                               all(isinstance(n, str) for n in params)):
-                    req.error = "params must be a list of property names"
-            elif params is None:
-                params = {}
-            elif not isinstance(params, dict):
-                req.error = "params must be a JSON object"
-            if req.error is None:
-                req.params = params
-        return req
+            body = ValueError  # not JSON: told apart from a JSON null
+        if isinstance(body, dict):
+            rid, params = body.get("id"), body.get("params")
+            if isinstance(rid, int) and not isinstance(rid, bool):
+                rid = "%d" % rid
+            if (rid is None or isinstance(rid, str)) and body.get("method") == method:
+                if req.kind == GET:
+                    ok = params is None or isinstance(params, list) and \
+                        all(isinstance(n, str) for n in params)
+                else:
+                    ok = isinstance(params, dict) or params is None
+                    params = params or {}
+                if ok:
+                    req.rid, req.params = rid, params
+                    return req
+        from .iotkit_more import malformed  # says what is wrong
+        return malformed(req, body, method)
 
     def reply(self, req, result, err):
         k = req.kind
