@@ -21,7 +21,11 @@ class MqttSim:
         """Start the broker, the door and the platform client.  With
         ``platform_filter`` the client subscribes it and hands each message to
         ``self._on_up(topic, payload)``; ``acl=None`` leaves topics unchecked."""
-        self.mosq = broker.Mosquitto(workdir=broker_dir).start()
+        # Platforms answer uplinks (a reply, an ack per report): mosquitto then
+        # writes the PUBACK and, a moment later, the answer to the same socket,
+        # and with Nagle on the second small segment waits for the delayed ACK
+        # of the first (~40 ms a round trip on loopback).
+        self.mosq = broker.Mosquitto(workdir=broker_dir, extra="set_tcp_nodelay true").start()
         self.front = (front_cls or mqtt_front.Front)(
             self.mosq.port, self._check, self._acl if acl is True else acl, tls=self.tls,
             host=self.host, port=self._ports[0], tls_port=self._ports[1], **front_kw)

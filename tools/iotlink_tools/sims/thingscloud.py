@@ -45,7 +45,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .. import broker, certs, mqtt_front
+from .. import certs
 from .base import MqttSim
 
 DAY = 86400
@@ -140,18 +140,6 @@ class Sim(MqttSim):
             self.http.shutdown()
             self.http.server_close()
         MqttSim.stop(self)
-
-    def _start_mqtt(self, platform_filter, name, **front_kw):
-        # The platform answers every ``attributes`` uplink: mosquitto writes
-        # the PUBACK and, a moment later, the attributes/response to the same
-        # socket.  With Nagle on (mosquitto's default) the second small
-        # segment waits for the delayed ACK of the first, which held a device
-        # to 60-110 reports/s on loopback; with TCP_NODELAY it is ~20 times that.
-        self.mosq = broker.Mosquitto(extra="set_tcp_nodelay true").start()
-        self.front = mqtt_front.Front(self.mosq.port, self._check, self._acl, tls=self.tls,
-                                      host=self.host, port=self._ports[0], tls_port=self._ports[1],
-                                      **front_kw)
-        self.client = self._platform_client(name, platform_filter)
 
     @property
     def api_url(self):
