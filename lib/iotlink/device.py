@@ -613,8 +613,7 @@ class Device:
             if req.kind == GET:
                 from .props import values
                 self._reply(req, values(self, req), None)
-            else:
-                # the codec answers only kinds that expect an answer (None otherwise)
+            elif req.kind in (COMMAND, SET):  # the kinds that expect an answer
                 self._reply(req, None, "no %s handler on this device" % req.kind)
             return
         try:

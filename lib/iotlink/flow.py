@@ -41,9 +41,11 @@ def busy(dev, topic, msg):
     request is not run, but a request that expects an answer gets the cloud's
     error reply, so the sender is told instead of timing out.  Runs inside
     umqtt's callback, so the reply is only queued."""
-    from .device import _short
-    dev.stats["inbox_dropped"] += 1
-    log.warn("inbox full: downlink on %s refused", _short(topic))
+    n = dev.stats["inbox_dropped"] = dev.stats["inbox_dropped"] + 1
+    if not n & (n - 1):
+        # 1st, 2nd, 4th, 8th...: a flood gets a few lines, not one per message
+        from .device import _short
+        log.warn("inbox full: downlink on %s refused (%d so far)", _short(topic), n)
     try:
         req = dev.cloud.decode(topic, msg)
         out = dev.cloud.reply(req, None, "device busy: too many requests at once") \
