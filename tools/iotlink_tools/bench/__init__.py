@@ -564,8 +564,8 @@ def render(res):
         L.append("| total | %d |" % sum(b for _, b in bd))
         L.append("")
         L.append("Code (import rows): %d bytes; the Device, its connection and the scenario: "
-                 "%d bytes.  With the library frozen into the firmware only the latter would be "
-                 "heap." % (code, rest))
+                 "%d bytes.  Imported from a ROMFS image or frozen, the bytecode and constants "
+                 "of the import rows stay in flash (the ROMFS row above)." % (code, rest))
         L.append("")
     L += ["## Findings", ""]
     if not misses:
@@ -576,55 +576,52 @@ def render(res):
     return "\n".join(L)
 
 
-FINDINGS = """What the figures show, and what would close the gaps (the benchmark changes
-nothing in lib/; these are for the owners of the session layer and the codecs):
+FINDINGS = """What the figures show (the text is fixed; the figures above are this run's):
 
-* Code is most of a session's heap.  The breakdown above adds up to the
-  "heap held by the session" row, and its import rows (bytecode, qstrs and
-  function objects of each module) are nearly all of it; the Device object
-  and the connection (socket, MQTTClient, poller, buffers) are a few KiB.
-  Raw umqtt.simple holds little more than umqtt's own bytecode.  So the
-  minimum-heap targets are missed by code size, not by per-connection state.
-* From .py the board also compiles: the parser's peak while compiling
-  device.py is far above the bytecode it leaves, hence the .py row.  Ship .mpy
-  (`iotlink build` / `iotlink deploy` do).  Freezing the library into the
-  firmware (frozen bytecode runs from flash and costs no heap; the manifests in
-  the repository do this) removes the import rows altogether and leaves the
-  Device and connection rows: within the targets by a wide margin.  The unix
-  port used here cannot show that figure without a custom build.
-* device.py and the cloud codec are the two largest imports (IoTDA's codec
-  is larger than device.py).  What a session does not need on
-  every board could move out into modules imported on first use: `_Ussl`
-  (only umqtt 1.3.x needs it), the sub-device handle and report coalescing
-  (`_Child`, `_pending`, `_report_due`), runtime subscribe/unsubscribe, and the
-  `_system()` dispatcher for clouds without system requests.
-* The cloud codec is the next largest; codecs with many features (IoTDA:
-  gateway, shadow, OTA, bootstrap, time sync) pay for all of them at import.
-  Splitting the rarely used builders into `clouds/<cloud>_*.py` modules loaded
-  on demand keeps the common path small, as thingscloud already does with its
-  OTA and provisioning modules.
+* Code is most of a session's heap.  The breakdown adds up to the "heap held
+  by the session" row, and its import rows (bytecode, function objects, class
+  and module dicts, and the qstr pool of interned names, shown as its own
+  line) are nearly all of it; the Device object and the connection (socket,
+  MQTTClient, poller, buffers) are a few KiB.  Raw umqtt.simple holds little
+  more than umqtt's own code.
+* So where the code lives decides the heap.  From .py the board also compiles
+  (the parser's peak is far above the bytecode it leaves): ship .mpy
+  (`iotlink build` / `iotlink deploy` do).  From .mpy files the bytecode and
+  constants are copied into the heap.  From a ROMFS image (or frozen into the
+  firmware: the manifests in the repository do that) they are used in place
+  and only function objects, dicts and the qstr pool stay in the heap: the
+  ROMFS row.  Raw umqtt.simple gains little there, because its scenario is
+  bounded by compiling the scenario script itself.
+* Rarely used parts are imported on first use, so a session pays only for
+  what it does: in the session layer report coalescing and busy replies
+  (flow), get/set answered from state (props), library-internal downlinks
+  (system), sub-device handles (child) and refusal texts (retry); in the
+  codecs the gateway, OTA, events, shadow, bootstrap and malformed-input
+  paths (clouds/<cloud>_*.py).  A module that is never used costs nothing.
+* The qstr pool grows by doubling, so a session that interns just past a
+  boundary pays for a mostly empty pool: fewer distinct names in the modules
+  a session loads is the next lever, then fewer functions (each costs a raw
+  code and a function object however small it is).
 * Per report, iotlink allocates the JSON text, the topic and the outbox
   tuple (the PUBLISH header comes from a reused buffer).  Clouds whose
   platform answers every report (iotkit's post_reply, thingscloud's
-  attributes/response) also receive a downlink per report, and its topic and
-  payload are counted in the same figure: that, not the codec, puts them over
-  1 KiB.  IoTDA's payload wraps the values in services/properties/event_time,
-  which costs the extra bytes; a codec writing the JSON into a reused
-  bytearray would bring all of them down.
-* The rates of the clouds with a local stand-in go through that stand-in's
-  front door (a Python process relaying every packet) while raw umqtt talks to
-  mosquitto directly, so only the mqtt row is a like-for-like rate.  Where a
-  platform answers every report (iotkit, thingscloud) the device also reads a
-  downlink per report; thingscloud's local stand-in holds its rate to tens per
-  second, which was not traced further.  Loopback rates on a shared 2-core
-  machine move by a factor of two between runs; the round-by-round range is
-  given with the ratio.
-* A bounded inbox drops (and counts) downlinks that arrive faster than the
-  app handles them, after umqtt has acknowledged them at QoS 1: a platform
-  that floods the device sees acknowledged commands with no reply (found by
-  the fuzz burst tests).  Not reading the socket while the inbox is full
-  (TCP back-pressure keeps the messages at the broker) would turn that loss
-  into delay."""
+  attributes/response) also receive a downlink per report: umqtt allocates
+  its topic and payload (about 400 B) before the codec sees it, which puts
+  them over 1 KiB even though the codecs now recognise a plain success answer
+  in place without allocating.  In this benchmark the reports are made back to
+  back without poll(), so those answers also fill the inbox and take the
+  busy path.
+* Rates of the clouds with a local stand-in go through that stand-in's front
+  door (a Python process relaying every packet) while raw umqtt talks to
+  mosquitto directly, so only the mqtt row is a like-for-like rate.  Every
+  stand-in's mosquitto runs with TCP_NODELAY: a platform answer written right
+  after a PUBACK otherwise waits for the delayed ACK (~40 ms), which is what
+  held the thingscloud row to tens of reports per second before.  Loopback
+  rates on a shared 2-core machine move by a factor of two between runs; the
+  round-by-round range is given with the ratio.
+* A downlink that finds the inbox full is not run, but a request that
+  expects an answer gets the cloud's error reply ("device busy"), so a
+  platform that floods the device is told instead of timing out."""
 
 
 def main(args=None):
