@@ -33,11 +33,13 @@ format ``{"name": name, "content": params}``; IoTDA events/up only carries the
 platform's own ``$`` services.
 
 Only what every session needs lives here: connect, property reports, and
-well-formed commands, property sets and gets.  The rest loads on first use:
-iotda_ev.py (platform events, OTA, time sync, messages, every downlink this
-module does not take) and iotda_more.py (gateway, logs, shadow, IoTDP
-helpers, config errors).  Their methods and names are reached through this
-module and its Cloud as if they were defined here.
+well-formed commands and property sets.  The rest loads on first use:
+iotda_ev.py (what goes up at connect when configured, events/down with time
+sync, version queries and upgrades, OTA progress, messages up, property get
+answers) and iotda_more.py (gateway, logs, shadow, IoTDP helpers, config
+errors, messages down and every malformed downlink with its error text).
+Their methods and names are reached through this module and its Cloud as if
+they were defined here.
 """
 
 import json
@@ -153,8 +155,8 @@ class Cloud:
 
     def decode(self, topic, payload):
         # well-formed commands, sets and gets here, with no slicing of the
-        # topic; everything else (other topics, malformed input and its error
-        # texts) in iotda_ev
+        # topic; events/down in iotda_ev, everything else (other topics,
+        # malformed input and its error texts) in iotda_more
         base = self._sys
         n = len(base)
         k = None
