@@ -6,6 +6,7 @@ the checked endpoint (``ep``) and prebuilt topics, and turns app calls into
 clock reads: ``now`` (Unix seconds) is passed in.
 """
 
+import json
 from ..errors import ConfigError
 
 TYPES = ("mqtt", "iotda", "iotkit", "thingscloud", "sensecap")
@@ -20,3 +21,15 @@ def load(cfg):
     kind = config.get(c, "type", str, choices=TYPES)
     mod = __import__("iotlink.clouds." + kind, None, None, ("Cloud",))
     return mod.Cloud(cfg)
+
+
+def json_object(payload):
+    """The JSON object a downlink carries (``{}`` for an empty payload);
+    ValueError naming what is wrong otherwise."""
+    try:
+        body = json.loads(payload) if payload else {}
+    except (ValueError, UnicodeError):
+        raise ValueError("payload is not UTF-8 JSON")
+    if not isinstance(body, dict):
+        raise ValueError("payload must be a JSON object")
+    return body

@@ -8,6 +8,7 @@ from .. import log
 from ..clock import compact
 from ..request import Request, EVENT, SYSTEM
 from .iotda import _SEP
+from . import json_object as _obj
 
 _MSG_MAX = const(1048576)      # any publish, log report (1 MB)
 
@@ -128,16 +129,6 @@ def on_connect(cloud, now):
 def _target(cloud, body):
     t = body.get("object_device_id")
     return t if isinstance(t, str) and t and t != cloud.device_id else None
-
-
-def _obj(payload):
-    try:
-        body = json.loads(payload) if payload else {}
-    except (ValueError, UnicodeError):
-        raise ValueError("payload is not UTF-8 JSON")
-    if not isinstance(body, dict):
-        raise ValueError("payload must be a JSON object")
-    return body
 
 
 def decode(cloud, topic, payload):

@@ -40,6 +40,7 @@ import json
 from micropython import const
 from .. import config
 from ..request import Request, COMMAND, SET, EVENT, DATA, SYSTEM
+from . import json_object as _obj
 
 _SEP = (",", ":")
 _ID = const(1000)       # the id the vendor SDKs use for gets, events and replies
@@ -83,16 +84,6 @@ def _id(v):
     if not b or b"/" in b or b"+" in b or b"#" in b:
         raise ValueError("id must be a non-empty topic level")
     return b
-
-
-def _obj(payload):
-    try:
-        body = json.loads(payload) if payload else {}
-    except (ValueError, UnicodeError):
-        raise ValueError("payload is not UTF-8 JSON")
-    if not isinstance(body, dict):
-        raise ValueError("payload must be a JSON object")
-    return body
 
 
 def _ack(payload):
