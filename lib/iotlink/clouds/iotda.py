@@ -67,6 +67,16 @@ def __getattr__(name):
         return getattr(iotda_more, name)
 
 
+def _svc(cloud, service, props, now):
+    """One entry of a report's "services" list."""
+    if not isinstance(props, dict):
+        raise TypeError("properties must be a dict")
+    s = {"service_id": service or cloud.service, "properties": props}
+    if cloud.stamp:
+        s["event_time"] = compact(now)
+    return s
+
+
 class Cloud:
     REPORT_AFTER_SET = False
     RECEIVE_ONLY = False  # asked on every report: answered here, not by __getattr__
@@ -140,12 +150,7 @@ class Cloud:
 
     def report(self, props, service, now):
         """One service's properties (service None = the configured one)."""
-        if not isinstance(props, dict):
-            raise TypeError("properties must be a dict")
-        s = {"service_id": service or self.service, "properties": props}
-        if self.stamp:
-            s["event_time"] = compact(now)
-        body = '{"services":[%s]}' % json.dumps(s, separators=_SEP)
+        body = '{"services":[%s]}' % json.dumps(_svc(self, service, props, now), separators=_SEP)
         if len(body) > _REPORT_MAX:
             from .iotda_ev import _limit
             _limit(body, _REPORT_MAX, "property report")

@@ -9,8 +9,7 @@ and ``iotda.Cloud``."""
 import json
 from micropython import const
 from .. import config, sign, log
-from ..clock import compact
-from .iotda import _SEP
+from .iotda import _SEP, _svc
 from ..request import Request, COMMAND, SET, GET, MESSAGE, SYSTEM
 from .iotda_ev import _event, _limit, _obj, _target
 
@@ -175,15 +174,6 @@ def _message(cloud, payload):
             req.rid = i if isinstance(i, str) else None
             req.target = _target(cloud, body)
     return req
-
-
-def _svc(cloud, service, props, now):
-    if not isinstance(props, dict):
-        raise TypeError("properties must be a dict")
-    s = {"service_id": service or cloud.service, "properties": props}
-    if cloud.stamp:
-        s["event_time"] = compact(now)
-    return s
 
 
 class More:
