@@ -1,9 +1,7 @@
 """Refused credentials surface as AuthError and are not retried in a tight loop."""
 
-import json
 import os
 import subprocess
-import time
 
 from iotlink_tools.broker import Mosquitto
 from .agent_host import Agent, write_config

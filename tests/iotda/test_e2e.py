@@ -3,7 +3,6 @@
 import json
 import time
 
-import pytest
 
 from .conftest import Lines, device_config, script
 

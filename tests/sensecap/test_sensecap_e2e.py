@@ -4,7 +4,6 @@ and the OpenStream door itself (client id, credentials, org-only topics)."""
 import json
 import socket
 import struct
-import time
 
 import pytest
 

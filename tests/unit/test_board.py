@@ -2,7 +2,6 @@
 module the firmware imports on ESP32 and Pico W, driven by board.json facts."""
 
 import importlib.util
-import json
 import os
 import sys
 import types

@@ -1,7 +1,6 @@
 """config.py and the mqtt codec's config: every error names its field and no
 error or log line ever shows a secret."""
 
-import copy
 import json
 
 import pytest

@@ -1,6 +1,5 @@
 """log.py: levels, sinks and masking of registered secrets."""
 
-import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from iotlink import log

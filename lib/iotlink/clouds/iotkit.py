@@ -34,7 +34,7 @@ import json
 from micropython import const
 from .. import config, sign, log
 from ..errors import ConfigError
-from ..request import Request, COMMAND, SET, GET, EVENT, SYSTEM
+from ..request import Request, COMMAND, SET, GET, SYSTEM
 
 CONFIG = "config"        # Request kind of thing.config.set and config/get answers
 E_BAD = const(400)       # reply code: the request was malformed

@@ -39,7 +39,7 @@ in thingscloud_more, imported on first use (as methods all the same).  Gateway t
 import json
 from micropython import const
 from .. import config
-from ..request import Request, COMMAND, SET, EVENT, DATA, SYSTEM
+from ..request import Request, COMMAND, SET, EVENT, DATA
 from . import json_object as _obj
 
 _SEP = (",", ":")
