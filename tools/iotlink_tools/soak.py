@@ -213,11 +213,13 @@ class Soak:
                 now = time.monotonic()
                 if next_restart and now >= next_restart and now - t0 < self.seconds - 5:
                     self.log("restarting the broker (%d)" % (restarts + 1))
+                    # cleared before the stop: a device back within the restart
+                    # itself must not have its "up" wiped afterwards
+                    self._up.clear()
                     b.stop()
                     time.sleep(0.5)
                     b.start()
                     restarts += 1
-                    self._up.clear()
                     if not self._wait_up():
                         self.log("the device is not back 15 s after a broker restart")
                     time.sleep(0.5)      # the device has subscribed again
