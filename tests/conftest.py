@@ -1,5 +1,8 @@
 """Shared fixtures: a real mosquitto (plain and TLS), the MicroPython unix port."""
 
+import contextlib
+import io
+import json
 import os
 import sys
 import textwrap
@@ -53,6 +56,16 @@ class MicroPython:
             pytest.fail("micropython exited %d\n--- stdout\n%s\n--- stderr\n%s"
                         % (r.returncode, r.stdout, r.stderr))
         return r
+
+    def same_as_cpython(self, code):
+        """Run ``code`` here on CPython and on the unix port; assert the JSON
+        line each prints last is the same, and return it."""
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            exec(textwrap.dedent(code), {})
+        cpython = json.loads(buf.getvalue().strip().splitlines()[-1])
+        assert json.loads(self.run(code).stdout.strip().splitlines()[-1]) == cpython
+        return cpython
 
     def start(self, code, heap=None, args=()):
         """Start ``code`` in the background (a Popen with merged text output)."""

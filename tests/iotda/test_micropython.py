@@ -1,7 +1,6 @@
 """The codec gives the same topics, payloads and requests on MicroPython as on CPython,
 and every lib module compiles for the boards."""
 
-import json
 import os
 import subprocess
 
@@ -58,15 +57,7 @@ print(json.dumps(show(out)))
 
 
 def test_same_results_on_both(upy_run):
-    ns = {}
-    import io
-    import contextlib
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(CODE, ns)
-    cpython = json.loads(buf.getvalue())
-    r = upy_run.run(CODE)
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == cpython
+    cpython = upy_run.same_as_cpython(CODE)
     assert cpython[0][0] == "gw_1_0_0_2024041401"
 
 

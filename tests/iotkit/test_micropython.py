@@ -1,8 +1,6 @@
 """The codec gives the same topics, payloads, requests and actions on the
 MicroPython unix port as on CPython (where the rest of the codec tests run)."""
 
-import contextlib
-import io
 import json
 
 CODE = r"""
@@ -61,12 +59,7 @@ print(json.dumps(show(out)))
 
 
 def test_same_results_on_both(upy_run):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(CODE, {})
-    cpython = json.loads(buf.getvalue().strip().splitlines()[-1])
-    r = upy_run.run(CODE)
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == cpython
+    cpython = upy_run.same_as_cpython(CODE)
     assert cpython[0] == ["hbtgIA0SuVw9lxjB_AA:BB:CC:DD:22_GW01", "AA:BB:CC:DD:22",
                           "ca970423a151a7757cdec99498ad0c31"]
 

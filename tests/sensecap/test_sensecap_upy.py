@@ -1,8 +1,6 @@
 """The codec gives the same readings on the MicroPython unix port as on CPython;
 what the catalogue and a session cost in RAM; the modules fit the boards."""
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -64,12 +62,7 @@ print(json.dumps(out))
 
 def test_same_readings_on_micropython_and_cpython(upy_run):
     code = CODE % json.dumps(base_cfg(status=[3000, 3017], filters=[{"eui": "2cf7f12210400083"}, {}]))
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(code, {})
-    cpython = json.loads(buf.getvalue())
-    upy = json.loads(upy_run.run(code).stdout.strip().splitlines()[-1])
-    assert upy == cpython
+    cpython = upy_run.same_as_cpython(code)
     # spot checks against the spec, independent of the comparison
     assert cpython[3][2]["value"] == 437 and cpython[3][2]["ts"] == 1544151922137
     assert cpython[3][2]["unit"] == "\u2103" and cpython[3][:2] == ["data", "reading"]

@@ -2,8 +2,6 @@
 the API client over MicroPython's requests (and verified HTTPS), provisioning
 refusals."""
 
-import contextlib
-import io
 import json
 import os
 import ssl
@@ -69,13 +67,7 @@ print(json.dumps(show(out)))
 
 
 def test_codec_same_results_on_both(upy_run):
-    ns = {}
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(CODE, ns)
-    cpython = json.loads(buf.getvalue())
-    r = upy_run.run(CODE)
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == cpython
+    cpython = upy_run.same_as_cpython(CODE)
     assert cpython[10] == "BBCC"
 
 
