@@ -41,7 +41,6 @@ from .request import COMMAND, SET, GET, SYSTEM
 
 _POLLIN = const(1)
 _EV_UP = "up"
-_EV_DOWN = "down"
 _EV_AUTH = "auth"
 
 
@@ -364,7 +363,8 @@ class Device:
             return e
         except Exception as e:
             log.warn("connect failed: %s", _err(e))
-            self._schedule()
+            from .retry import schedule
+            schedule(self)
             return e
 
     def _open(self):
@@ -474,27 +474,12 @@ class Device:
             pass
 
     def _lost(self, e):
-        """The link failed: close it, count it, plan the reconnect."""
-        self.stats["link_errors"] += 1
+        """The link failed: close it; retry.lost counts it and plans the reconnect."""
         if self._client:
             self._close_sock(self._client)
         self._client = self._link = self._poller = None
-        was_up = self.connected
-        self.connected = False
-        if was_up and time.ticks_diff(time.ticks_ms(), self._up_since) >= self.opts["stable_ms"]:
-            self._attempts = 0
-        log.warn("link lost: %s", _err(e))
-        self._schedule()
-        if was_up:
-            self._status(_EV_DOWN, _err(e))
-
-    def _schedule(self):
-        """Plan the next attempt (see retry.delay_ms)."""
-        from .retry import delay_ms
-        d = delay_ms(self.opts, self._attempts)
-        self._attempts += 1
-        self._next_try = time.ticks_add(time.ticks_ms(), d)
-        log.info("retry in %d ms", d)
+        from .retry import lost
+        lost(self, e)
 
     def disconnect(self):
         """Close the session cleanly (DISCONNECT: no last will)."""
@@ -683,11 +668,7 @@ def _b(v):
     return v.encode() if isinstance(v, str) else v
 
 
-def _err(e):
-    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
-        return "OSError %d" % e.args[0]
-    s = str(e)
-    return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
+_err = log.err
 
 
 def _short(topic):

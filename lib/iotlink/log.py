@@ -54,6 +54,14 @@ def info(msg, *args):
     _emit(1, msg, args)
 
 
+def err(e):
+    """An exception as a short log text ("OSError 110", "ValueError: bad id")."""
+    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
+        return "OSError %d" % e.args[0]
+    s = str(e)
+    return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
+
+
 def warn(msg, *args):
     _emit(2, msg, args)
 

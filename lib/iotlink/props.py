@@ -27,7 +27,6 @@ def applied(dev, req):
         try:
             dev.report(req.params, req.service, None, req.target)
         except Exception as e:
-            from .device import _err
-            log.warn("re-report after set failed: %s", _err(e))
+            log.warn("re-report after set failed: %s", log.err(e))
     else:
         dev._state_of(req.target, dev._skey(req.service)).update(req.params)

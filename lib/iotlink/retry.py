@@ -1,4 +1,9 @@
-"""What a Device does when a connection attempt fails: backoff, refusal texts."""
+"""What a session (Device, or the 原子云 Session) does when its link fails or
+a connection attempt does: backoff, the bookkeeping of a lost link, refusal
+texts.  Imported on the first failure."""
+
+import time
+from . import log
 
 
 def delay_ms(opts, attempts):
@@ -8,6 +13,30 @@ def delay_ms(opts, attempts):
     import random
     d = min(opts["backoff_min_ms"] << min(attempts, 16), opts["backoff_max_ms"])
     return d // 2 + random.getrandbits(16) * (d // 2) // 65535
+
+
+def schedule(s):
+    """Plan session ``s``'s next attempt (see delay_ms)."""
+    d = delay_ms(s.opts, s._attempts)
+    s._attempts += 1
+    s._next_try = time.ticks_add(time.ticks_ms(), d)
+    log.info("retry in %d ms", d)
+
+
+def lost(s, e):
+    """Session ``s`` lost its link (its transport already closed): count it,
+    start the backoff afresh if the link had been up stable_ms, plan the
+    reconnect and tell the status handler."""
+    s.stats["link_errors"] += 1
+    was = s.connected
+    s.connected = False
+    if was and time.ticks_diff(time.ticks_ms(), s._up_since) >= s.opts["stable_ms"]:
+        s._attempts = 0
+    why = log.err(e)
+    log.warn("link lost: %s", why)
+    schedule(s)
+    if was:
+        s._status("down", why)
 
 
 _CONNACK = (

@@ -24,6 +24,5 @@ def run(dev, req):
                 try:
                     fn(act[2])
                 except Exception as e:
-                    from .device import _err
                     dev.stats["handler_errors"] += 1
-                    log.warn("%s handler raised %s", act[1], _err(e))
+                    log.warn("%s handler raised %s", act[1], log.err(e))

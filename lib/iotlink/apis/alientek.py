@@ -327,7 +327,6 @@ def _safe(s):
 # ----- WebSocket session -----------------------------------------------------
 
 _EV_UP = "up"
-_EV_DOWN = "down"
 
 
 class Session:
@@ -474,29 +473,16 @@ class Session:
         self.connected = False
 
     def _lost(self, e):
-        self.stats["link_errors"] += 1
         if self.ws:
             self.ws.closed or self.ws.s.close()
         self.ws = None
-        was = self.connected
-        self.connected = False
-        if was and time.ticks_diff(time.ticks_ms(), self._up_since) >= self.opts["stable_ms"]:
-            self._attempts = 0
-        log.warn("link lost: %s", _err(e))
-        self._schedule()
-        if was:
-            self._status(_EV_DOWN, _err(e))
+        from ..retry import lost
+        lost(self, e)
 
     def _failed(self, e):
         log.warn("connect failed: %s", _err(e))
-        self._schedule()
-
-    def _schedule(self):
-        from ..retry import delay_ms
-        d = delay_ms(self.opts, self._attempts)
-        self._attempts += 1
-        self._next_try = time.ticks_add(time.ticks_ms(), d)
-        log.info("retry in %d ms", d)
+        from ..retry import schedule
+        schedule(self)
 
     # ----- the loop --------------------------------------------------------
 
@@ -583,8 +569,4 @@ class Session:
                 log.warn("status handler raised %s", _err(e))
 
 
-def _err(e):
-    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
-        return "OSError %d" % e.args[0]
-    s = str(e)
-    return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
+_err = log.err
