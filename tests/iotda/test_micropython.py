@@ -9,9 +9,13 @@ import pytest
 
 from .conftest import ROOT
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 CODE = r"""
 import json
 from iotlink.clouds import iotda
+
 
 def show(x):
     if isinstance(x, (bytes, bytearray)):

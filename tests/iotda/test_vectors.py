@@ -9,6 +9,9 @@ import pytest
 
 from iotlink.clouds import iotda
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 # secret, timestamp, password -- copied from the spec's table (Huawei's own
 # documented example first)
 VECTORS = [
@@ -65,6 +68,7 @@ def test_vectors_on_micropython(upy_run):
     r = upy_run.run("""
 import json
 from iotlink.clouds import iotda
+
 vec = json.loads(%r)
 out = [iotda.password(s, ts) for s, ts, _ in vec]
 c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": %r,

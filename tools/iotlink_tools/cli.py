@@ -354,37 +354,35 @@ def cmd_run(args):
     return proc.returncode or 0
 
 
-_CREDS = """
-import sys, iotlink
-from iotlink import config, clock, clouds
-cfg = config.load(sys.argv[1])
-c = clouds.load(cfg)
-cid, user, pw = c.credentials(clock.now())
-ep = c.ep
-print("host      ", ep["host"])
-print("port      ", ep["port"], "(TLS)" if ep["tls"] else "")
-print("client id ", cid)
-print("username  ", user)
-print("password  ", pw)
-print("keepalive ", ep["keepalive"])
-"""
+def _utc_time(text):
+    """Unix seconds for a UTC time written 2025-04-14T01[:37[:12]] (argparse type)."""
+    import calendar
+    import re
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d)(?::(\d\d)(?::(\d\d))?)?Z?", text)
+    if not m:
+        raise argparse.ArgumentTypeError("%r: want a UTC time like 2025-04-14T01 or 2025-04-14T01:37:12" % text)
+    try:
+        return calendar.timegm(time.strptime(" ".join(g or "0" for g in m.groups()), "%Y %m %d %H %M %S"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r: not a valid date and time" % text)
 
 
 def cmd_creds(args):
     """Print what the library would send in CONNECT, computed by the library
-    itself on MicroPython (time-based passwords use the current UTC hour)."""
-    from . import upy
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(_CREDS)
+    itself on MicroPython (time-based passwords use the current UTC hour, or --at)."""
+    from .board_tools import load_config, placeholders, ToolError
     try:
-        r = upy.run(f.name, args=(os.path.abspath(args.config),), timeout=30)
-    finally:
-        os.unlink(f.name)
-    sys.stdout.write(r.stdout)
-    if r.returncode:
-        err = r.stderr.strip().splitlines()
-        sys.stderr.write("iotlink creds: %s\n" % (err[-1] if err else "failed"))
-    return r.returncode
+        kind, _, out = load_config(args.config, int(time.time()) if args.at is None else args.at)
+    except ToolError as e:
+        print("iotlink creds: %s" % e, file=sys.stderr)
+        return 2
+    for field in placeholders(args.config):
+        print("warning: %s is still a <placeholder> from examples/" % field, file=sys.stderr)
+    if kind == "alientek":
+        print("%s: 原子云 has no MQTT login: the board uses cloud.token on the REST API and WebSocket"
+              % args.config)
+    print("\n".join(out))
+    return 0
 
 
 def build(arch, out_dir=None):
@@ -496,6 +494,8 @@ def main(argv=None):
     p = sub.add_parser("creds", help="print the MQTT credentials the library would use")
     p.add_argument("cloud", nargs="?", help="(informational; the config's cloud.type decides)")
     p.add_argument("--config", default="config.json")
+    p.add_argument("--at", type=_utc_time, metavar="UTC",
+                   help="compute for this UTC time instead of now, e.g. 2025-04-14T01")
     p.set_defaults(fn=cmd_creds)
     p = sub.add_parser("build", help="compile lib/ to .mpy with mpy-cross")
     p.add_argument("--arch", action="append", choices=ARCHS)
