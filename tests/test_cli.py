@@ -44,11 +44,26 @@ def good_config(tmp_path):
     return str(p)
 
 
+def esp_image(chip_id):
+    """The first bytes of an ESP bootloader image (esptool's image format): magic 0xE9,
+    segment count, flash mode/size, entry point, then the extended header whose
+    bytes 4-5 are the chip id."""
+    import struct
+    return struct.pack("<BBBBI", 0xE9, 3, 2, 0x20, 0x40080400) + struct.pack("<B3sH", 0xEE, b"\0\0\0", chip_id) \
+        + b"\0" * 500
+
+
+def uf2_image():
+    import struct
+    block = struct.pack("<IIIIIIII", 0x0A324655, 0x9E5D5157, 0x2000, 0x10000000, 256, 0, 1, 0xE48BFF56)
+    return block + b"\0" * (508 - len(block)) + struct.pack("<I", 0x0AB16F30)
+
+
 def test_flash_esp32_variants_use_chip_and_offset(fake_tools, tmp_path):
-    fw = tmp_path / "fw.bin"
-    fw.write_bytes(b"\0" * 16)
-    for board, chip, offset in (("esp32", "esp32", "0x1000"), ("esp32s3", "esp32s3", "0x0"),
-                                ("esp32c3", "esp32c3", "0x0")):
+    for board, chip, offset, chip_id in (("esp32", "esp32", "0x1000", 0), ("esp32s3", "esp32s3", "0x0", 9),
+                                         ("esp32c3", "esp32c3", "0x0", 5)):
+        fw = tmp_path / ("%s.bin" % board)
+        fw.write_bytes(esp_image(chip_id))
         assert cli.main(["flash", "--port", "/dev/ttyUSB0", "--board", board, "--firmware", str(fw)]) == 0
         erase, write = fake_tools()[-2:]
         assert erase == ["esptool", "--chip", chip, "--port", "/dev/ttyUSB0", "erase-flash"]
@@ -66,9 +81,24 @@ def test_flash_refuses_wrong_image_and_missing_file(fake_tools, tmp_path, capsys
     assert fake_tools() == []
 
 
+def test_flash_checks_the_image_before_erasing(fake_tools, tmp_path, capsys):
+    fw = tmp_path / "fw.bin"
+    for data, why in ((b"\0" * 600, "not an ESP firmware image"), (b"", "not an ESP firmware image"),
+                      (esp_image(9), "built for esp32s3, not the esp32"),
+                      (esp_image(77), "built for chip id 77")):
+        fw.write_bytes(data)
+        assert cli.main(["flash", "--port", "p", "--board", "esp32", "--firmware", str(fw)]) == 2
+        assert why in capsys.readouterr().err
+    uf2 = tmp_path / "fw.uf2"
+    uf2.write_bytes(esp_image(0))
+    assert cli.main(["flash", "--port", "p", "--board", "picow", "--firmware", str(uf2)]) == 2
+    assert "not a UF2 image" in capsys.readouterr().err
+    assert fake_tools() == []   # nothing erased
+
+
 def test_flash_pico_w_explains_bootsel(fake_tools, tmp_path, capsys):
     uf2 = tmp_path / "RPI_PICO_W.uf2"
-    uf2.write_bytes(b"x")
+    uf2.write_bytes(uf2_image())
     assert cli.main(["flash", "--port", "p", "--board", "picow", "--firmware", str(uf2)]) == 0
     assert "BOOTSEL" in capsys.readouterr().out
     assert fake_tools() == []

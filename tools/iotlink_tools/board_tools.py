@@ -205,6 +205,37 @@ def _parents(dirs):
     return out
 
 
+# Chip ids in the extended header of an ESP image (esptool's image format:
+# https://docs.espressif.com/projects/esptool/en/latest/esp32/advanced-topics/firmware-image-format.html)
+_ESP_MAGIC = 0xE9
+_ESP_CHIP_IDS = {0: "esp32", 2: "esp32s2", 5: "esp32c3", 9: "esp32s3", 12: "esp32c2", 13: "esp32c6",
+                 16: "esp32h2", 18: "esp32p4"}
+# UF2 block magics (https://github.com/microsoft/uf2#file-format)
+_UF2_MAGICS = ((0, 0x0A324655), (4, 0x9E5D5157), (508, 0x0AB16F30))
+
+
+def check_image(path, facts):
+    """ToolError unless ``path`` is a firmware image for this board's chip: checked
+    before anything is erased."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(512)
+    name = os.path.basename(path)
+    if facts.get("uf2"):
+        if len(head) < 512 or any(struct.unpack_from("<I", head, at)[0] != m for at, m in _UF2_MAGICS):
+            raise ToolError("%s is not a UF2 image (download %s-<date>-<ver>.uf2 from micropython.org/download)"
+                            % (name, facts["firmware_board"]))
+        return
+    if len(head) < 24 or head[0] != _ESP_MAGIC:
+        raise ToolError("%s is not an ESP firmware image (no 0x%02X magic byte; download %s-<date>-<ver>.bin "
+                        "from micropython.org/download)" % (name, _ESP_MAGIC, facts["firmware_board"]))
+    chip_id = struct.unpack_from("<H", head, 12)[0]
+    chip = _ESP_CHIP_IDS.get(chip_id, "chip id %d" % chip_id)
+    if chip != facts["chip"]:
+        raise ToolError("%s is built for %s, not the %s of %s (use the %s firmware)"
+                        % (name, chip, facts["chip"], facts["name"], facts["firmware_board"]))
+
+
 def flash(port, board, firmware, baud=460800):
     """Write a MicroPython firmware image: esptool for ESP32 chips, UF2 copy for RP2."""
     facts = board_facts(board)
@@ -214,6 +245,7 @@ def flash(port, board, firmware, baud=460800):
     if facts.get("uf2"):
         if not firmware.endswith(".uf2"):
             raise ToolError("%s takes a .uf2 image, not %s" % (facts["name"], os.path.basename(firmware)))
+        check_image(firmware, facts)
         drives = glob.glob("/media/*/RPI-RP2") + glob.glob("/media/*/RP2350") + glob.glob("/run/media/*/RPI-RP2")
         if not drives:
             print("Hold BOOTSEL while plugging the %s in (or run `mpremote bootloader`), "
@@ -226,6 +258,7 @@ def flash(port, board, firmware, baud=460800):
         raise ToolError("no flashing recipe for %s" % board)
     if not firmware.endswith(".bin"):
         raise ToolError("%s takes a .bin image, not %s" % (facts["name"], os.path.basename(firmware)))
+    check_image(firmware, facts)
     esptool = _tool("esptool", "esptool")
     _step(1, 2, "erasing flash of the %s on %s" % (facts["chip"], port))
     _run(esptool + ["--chip", facts["chip"], "--port", port, "erase-flash"], "erase", port)
