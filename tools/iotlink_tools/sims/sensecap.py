@@ -266,7 +266,10 @@ def main(argv=None):
         print("  devices    %s (weather station), %s (tracker), %s (leak sensor)" % DEMO_EUIS)
         print("  topics     /device_sensor_data/%s/<EUI>/<channel>/<reserved>/<measurement id>" % sim.org)
         print("             /device_status_event/%s/<EUI>/<reserved>/<status id>" % sim.org)
-        print("config.json for a board:")
+        path = os.path.join(a.dir, "config.json")
+        with open(path, "w") as f:
+            json.dump(sim.demo_config(), f, indent=1)
+        print("config.json for a board (also in %s):" % path)
         print(json.dumps(sim.demo_config(), indent=1))
         print(_HELP)
     return common.serve("iotlink sim sensecap", sim, (a.port,), a.host, show, lambda line: _line(sim, line), _HELP)
