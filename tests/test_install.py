@@ -5,6 +5,7 @@ here), and package.json in step with lib/."""
 
 import json
 import os
+import re
 
 import pytest
 
@@ -67,4 +68,5 @@ def test_package_json_uses_urls_relative_to_itself():
     pkg = json.load(open(os.path.join(paths.ROOT, "package.json")))
     assert all(not src.startswith(mip._ALLOWED_MIP_URL_PREFIXES) for _, src in pkg["urls"])
     with open(os.path.join(paths.ROOT, "pyproject.toml")) as f:
-        assert '"mpremote>=1.25"' in f.read()
+        extras = dict(re.findall(r"^(\w+) = \[(.*)\]", f.read(), re.M))
+    assert '"mpremote>=1.25"' in extras["board"] and '"mpremote>=1.25"' in extras["dev"]
