@@ -140,3 +140,26 @@ def test_thingscloud_try_line_works_as_printed(tmp_path):
         assert re.search(r"device\(s\)", r.stdout), r.stdout
     finally:
         _stop(p)
+
+
+def test_mqtt_try_line_works_as_printed(tmp_path):
+    p = _sim("mqtt", tmp_path, "--port", "0")
+    out = Lines(p)
+    sub = None
+    try:
+        line = out.expect(r"^try: (.*)$", timeout=30).group(1)
+        port = int(re.search(r"-p (\d+)", line).group(1))
+        out.expect(READY["mqtt"])
+        sub = subprocess.Popen(["bash", "-c", line], stdout=subprocess.PIPE, text=True, start_new_session=True,
+                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        seen = Lines(sub)
+        time.sleep(1.0)   # subscribed
+        subprocess.run(["mosquitto_pub", "-p", str(port), "-t", "iotlink/b1/up/report", "-m", '{"t": 1}'],
+                       check=True, timeout=10, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        seen.expect(r'^iotlink/b1/up/report \{"t": 1\}$', timeout=10)
+        out.expect(r'cloud <- iotlink/b1/up/report \{"t": 1\}', timeout=10)
+    finally:
+        if sub and sub.poll() is None:
+            os.killpg(sub.pid, signal.SIGKILL)
+            sub.wait()
+        _stop(p)
