@@ -5,6 +5,7 @@ every way out).  Also the pieces `iotlink run` uses to show a demo."""
 
 import argparse
 import json
+import queue
 import signal
 import socket
 import sys
@@ -41,6 +42,13 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
+def _read_stdin(lines):
+    for line in sys.stdin:
+        if line.strip():
+            lines.put(line.strip())
+    lines.put(None)
+
+
 def serve(prog, sim, ports, host, show, handle=None, help_text=""):
     """Start ``sim`` (not yet started), call ``show()``, then answer stdin
     lines with ``handle(line)`` until "quit"; once stdin closes keep serving
@@ -61,20 +69,26 @@ def serve(prog, sim, ports, host, show, handle=None, help_text=""):
     try:
         show()
         sys.stdout.flush()
+        lines = queue.Queue()
         if handle:
-            for line in sys.stdin:
-                line = line.strip()
-                if not line:
-                    continue
-                if line in ("quit", "exit"):
-                    return 0
-                try:
-                    out = handle(line)
-                except (IndexError, KeyError, ValueError) as e:
-                    out = "bad input (%s)\n%s" % (e, help_text)
-                print(out if isinstance(out, str) else json.dumps(out, indent=1), flush=True)
-        while True:   # stdin closed (run in the background): serve until Ctrl-C or SIGTERM
-            time.sleep(3600)
+            threading.Thread(target=_read_stdin, args=(lines,), daemon=True).start()
+        while True:
+            # short waits: a signal the kernel hands to another thread runs its
+            # handler only when the main thread wakes (a long sleep or a blocked
+            # read would hold Ctrl-C and SIGTERM off)
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:   # stdin closed (run in the background): serve until a signal
+                continue
+            if line in ("quit", "exit"):
+                return 0
+            try:
+                out = handle(line)
+            except (IndexError, KeyError, ValueError) as e:
+                out = "bad input (%s)\n%s" % (e, help_text)
+            print(out if isinstance(out, str) else json.dumps(out, indent=1), flush=True)
     except KeyboardInterrupt:
         return 0
     finally:
