@@ -610,6 +610,8 @@ class Device:
             return
         if req.kind == SET:
             if result is not None and result is not True and not isinstance(result, dict):
+                self.stats["handler_errors"] += 1
+                log.warn("set handler returned %s", type(result).__name__)
                 self._reply(req, None, "set handler returned %s" % type(result).__name__)
                 return
             from .props import applied

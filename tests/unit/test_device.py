@@ -507,6 +507,16 @@ def test_child_values_are_kept_apart_from_the_gateways(rig):
     assert dev.children["kid"][""]["t"] == 5 and dev.state[""]["t"] == 1
 
 
+def test_a_set_handler_returning_the_wrong_type_is_a_handler_error(rig):
+    dev = rig.device()
+    dev.on("set", lambda req: "done")
+    dev.connect()
+    rig.downlink(b"/down/set", {"id": "s", "params": {"led": True}}, pid=3)
+    dev.poll(100)
+    assert rig.replies() == [{"id": "s", "ok": False, "error": "set handler returned str"}]
+    assert dev.stats["handler_errors"] == 1 and dev.state == {} and dev.connected
+
+
 def test_a_full_inbox_answers_busy_instead_of_dropping_silently(rig):
     dev = rig.device(session={"inbox": 2})
     ran = []
