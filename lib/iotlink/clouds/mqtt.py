@@ -13,18 +13,13 @@ With ``base`` = ``iotlink/<client_id>`` unless configured:
   down  {base}/down/message            any bytes, handed over untouched
 """
 
-import json
 from .. import config
 from ..request import Request, COMMAND, SET, GET, MESSAGE
-
-_DUMPS_SEP = (",", ":")
-
-
-def dumps(obj):
-    return json.dumps(obj, separators=_DUMPS_SEP)
+from . import base, dumps, json_object
 
 
-class Cloud:
+class Cloud(base.Cloud):
+    NAME = "mqtt"
     REPORT_AFTER_SET = True
 
     def __init__(self, cfg):
@@ -60,12 +55,14 @@ class Cloud:
         """Messages to send after every (re)connect: (topic, payload, qos, retain)."""
         return ((self._status, b"online", 1, True),)
 
-    def report(self, props, service, now):
+    def report(self, props, service, now, target=None):
+        self.no_sub_devices(target)
         if service:
             return self._report + b"/" + _name(service), dumps(props)
         return self._report, dumps(props)
 
-    def event(self, name, params, now):
+    def event(self, name, params, now, target=None):
+        self.no_sub_devices(target)
         return self._up + b"event/" + _name(name), dumps(params or {})
 
     def decode(self, topic, payload):
@@ -84,12 +81,9 @@ class Cloud:
             return None
         req = Request(kind)
         try:
-            body = json.loads(payload) if payload else {}
-        except (ValueError, UnicodeError):
-            req.error = "payload is not UTF-8 JSON"
-            return req
-        if not isinstance(body, dict):
-            req.error = "payload must be a JSON object"
+            body = json_object(payload)
+        except ValueError as e:
+            req.error = str(e)
             return req
         rid = body.get("id")
         if isinstance(rid, (str, int)) and not isinstance(rid, bool):

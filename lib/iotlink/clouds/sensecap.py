@@ -25,6 +25,7 @@ from micropython import const
 from .. import config
 from ..errors import ConfigError
 from ..request import Request, DATA, SYSTEM
+from . import base
 
 _MAX_FILTERS = const(16)
 _SUFFIX_MAX = const(32)
@@ -39,8 +40,8 @@ _IDS = "iotlink.clouds.sensecap_ids"
 _NAMES_MAX = const(32)
 
 
-class Cloud:
-    REPORT_AFTER_SET = False
+class Cloud(base.Cloud):
+    NAME = "sensecap"
     RECEIVE_ONLY = True  # Device refuses report()/event() before touching its state
 
     def __init__(self, cfg):
