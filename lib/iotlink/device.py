@@ -21,8 +21,8 @@ What it adds to umqtt.simple, and why:
   on firmware that only has ``ssl``.  SUBSCRIBE and PUBLISH are written here;
   umqtt does CONNECT, reading (``wait_msg``), PINGREQ and DISCONNECT.
 
-The codec is called through the contract in ``clouds/base.py``, with the same
-signatures for every cloud.  What a session needs only sometimes is imported
+The codec is called through the contract written down in ``clouds/base.py``,
+with the same signatures for every cloud.  What a session needs only sometimes is imported
 on first use, so it costs no heap until then: ``flow`` (report coalescing, the
 reply to a downlink that finds the inbox full), ``props`` (get and set
 answered from the last reported values), ``system`` (library-internal

@@ -7,7 +7,7 @@ import pytest
 
 from iotlink.clouds import iotda
 from iotlink.clouds import (iotda_bootstrap, iotda_events, iotda_gateway, iotda_logs, iotda_messages,
-                            iotda_ota, iotda_shadow)
+                            iotda_ota, iotda_properties, iotda_shadow)
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, GET, MESSAGE, EVENT, SYSTEM
 
@@ -102,7 +102,7 @@ def test_report_default_and_named_service():
 
 
 def test_report_services():
-    t, p = cloud().report_services({"Temperature": {"value": 57}, "Battery": {"level": 80}}, NOW)
+    t, p = iotda_properties.report_services(cloud(), {"Temperature": {"value": 57}, "Battery": {"level": 80}}, NOW)
     assert t == SYS + b"properties/report"
     assert sorted(body(p)["services"], key=lambda s: s["service_id"]) == [
         {"service_id": "Battery", "properties": {"level": 80}},

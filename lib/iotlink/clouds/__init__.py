@@ -1,9 +1,9 @@
 """Cloud codecs: pure protocol code, one module per cloud, loaded on demand.
 
-Each module has a ``Cloud`` class (a ``base.Cloud``: the contract Device
-relies on) built from the whole config dict.  It holds the checked endpoint
-(``ep``) and prebuilt topics, and turns app calls into (topic, payload) pairs
-and downlinks into ``Request`` objects.  No sockets, no clock reads: ``now``
+Each module has a ``Cloud`` class that keeps the one contract Device relies
+on (written down in base.py) and is built from the whole config dict.  It
+holds the checked endpoint (``ep``) and prebuilt topics, and turns app calls
+into (topic, payload) pairs and downlinks into ``Request`` objects.  No sockets, no clock reads: ``now``
 (Unix seconds) is passed in.  Optional parts of a cloud are modules named
 ``<cloud>_<part>.py``, imported by whoever uses them.
 """

@@ -1,19 +1,25 @@
 """The contract every cloud codec implements, the only way Device talks to one.
 
-A codec is a ``Cloud(cfg)`` subclass of this class: pure protocol code, no
-sockets, no clock reads (``now`` is Unix seconds, ``now_ms`` Unix ms, passed
-in).  Device calls every method below with these signatures, whatever the
-cloud.  What a cloud lacks raises NotImplementedError naming the cloud (e.g.
-"mqtt: no sub-devices"), never a TypeError.
+A codec is a module with a ``Cloud`` class built from the whole config dict:
+pure protocol code, no sockets, no clock reads (``now`` is Unix seconds,
+``now_ms`` Unix ms, passed in).  Device calls every method below with these
+signatures, whatever the cloud.  What a cloud lacks raises
+NotImplementedError naming the cloud (e.g. "mqtt: no sub-devices"), never a
+TypeError.  tests/unit/test_contract.py checks every codec in ``TYPES``
+against this module.
 
-Attributes Device reads:
+The contract is written down here rather than as a base class: every codec
+defines all of it itself, so no shared class has to be loaded on the board
+(a base class cost every session about 0.8 KB of heap even from ROMFS).
+
+Attributes (class attributes of Cloud) Device reads:
 
   NAME              the cloud type, as in config (for error texts)
-  ep                the checked endpoint (config.endpoint())
   RECEIVE_ONLY      True: nothing can be reported (Device refuses report/event
                     before touching its state)
   REPORT_AFTER_SET  True: after a successful property set Device reports the
                     new values (clouds without a set acknowledgement topic)
+  ep                (instance) the checked endpoint, config.endpoint()
 
 Methods:
 
@@ -23,56 +29,28 @@ Methods:
   on_connect(now)              -> ((topic, payload bytes, qos, retain), ...) sent after CONNACK
   report(props, service, now, target=None)  -> (topic, payload)
   event(name, params, now, target=None)     -> (topic, payload)
-  decode(topic, payload)       -> Request or None (not this cloud's topic);
+  decode(topic, payload)       -> Request, or None for a topic not this cloud's;
                                   may raise ValueError on a bad payload
   reply(req, result, err)      -> (topic, payload) answering req, or None
   system(req, now_ms)          -> actions for a SYSTEM Request (see iotlink/system.py)
-  service_key(service)         -> the key of a service in Device.state
+  service_key(service)         -> the key of a service in Device.state (None and
+                                  "" are one key; a codec may map its default
+                                  service to "" too)
 
 ``target`` is a sub-device id (``Device.child(id)``), None for the device itself.
 """
 
-
-class Cloud:
-    NAME = "cloud"
-    RECEIVE_ONLY = False
-    REPORT_AFTER_SET = False
-
-    def _missing(self, what):
-        raise NotImplementedError("%s: %s" % (self.NAME, what))
-
-    def no_sub_devices(self, target):
-        """For report()/event() of a cloud without gateways: refuse a target."""
-        if target is not None:
-            self._missing("no sub-devices")
-
-    def credentials(self, now):
-        self._missing("no credentials()")
-
-    def subscriptions(self):
-        return ()
-
-    def will(self):
-        return None
-
-    def on_connect(self, now):
-        return ()
-
-    def report(self, props, service, now, target=None):
-        self._missing("no property reports")
-
-    def event(self, name, params, now, target=None):
-        self._missing("no events")
-
-    def decode(self, topic, payload):
-        self._missing("no decode()")
-
-    def reply(self, req, result, err):
-        return None
-
-    def system(self, req, now_ms):
-        return ()
-
-    def service_key(self, service):
-        """Device.state key of a service: None and "" are one key."""
-        return service or ""
+ATTRIBUTES = ("NAME", "RECEIVE_ONLY", "REPORT_AFTER_SET")
+# method name and parameters after self, as the codecs must declare them
+METHODS = (
+    ("credentials", "now"),
+    ("subscriptions", ""),
+    ("will", ""),
+    ("on_connect", "now"),
+    ("report", "props, service, now, target=None"),
+    ("event", "name, params, now, target=None"),
+    ("decode", "topic, payload"),
+    ("reply", "req, result, err"),
+    ("system", "req, now_ms"),
+    ("service_key", "service"),
+)

@@ -39,9 +39,12 @@ commands, property sets and gets (well-formed or not).  The optional parts are
 modules of their own, imported by the app that uses them (they take the Cloud
 first) or by this module inside the function that needs them:
 
+  iotda_properties.py report_services() (several services in one report),
+                      property get answers
   iotda_ota.py        OTA_* codes, version_report(), progress()
-  iotda_events.py     events/up builder, events/down (time sync, version
-                      queries, upgrade orders), time_sync_request()
+  iotda_events.py     events/up builder, what goes up at connect, events/down
+                      (time sync, version queries, upgrade orders),
+                      time_sync_request()
   iotda_messages.py   message(), raw_message(), user_topic(), messages/down
   iotda_shadow.py     shadow_get() and its answer
   iotda_gateway.py    sub_reports(), sub_status(), sub_add(), sub_delete(), sub_sync()
@@ -52,8 +55,8 @@ first) or by this module inside the function that needs them:
 from micropython import const
 from .. import config, sign
 from ..clock import ymdh, compact
-from ..request import Request, COMMAND, SET, GET, EVENT, SYSTEM
-from . import base, dumps, json_object
+from ..request import Request, COMMAND, SET, GET, SYSTEM
+from . import dumps, json_object
 
 REPORT_MAX = const(65536)      # property report body (64 KB)
 MSG_MAX = const(1048576)       # any publish (1 MB)
@@ -65,11 +68,6 @@ def check_size(data, most, what):
     if len(data) > most:
         raise ValueError("%s of %d bytes is over the IoTDA limit of %d" % (what, len(data), most))
     return data
-
-
-def valid_id(s):
-    """device_id rule: 1..128 of letters, digits, '_' and '-'."""
-    return config.word(s, _ID_MAX)
 
 
 def password(secret, ts):
@@ -93,15 +91,17 @@ def service_entry(cloud, service, props, now):
     return s
 
 
-class Cloud(base.Cloud):
+class Cloud:
     NAME = "iotda"
+    RECEIVE_ONLY = False
+    REPORT_AFTER_SET = False  # set answers have their own topic
 
     def __init__(self, cfg):
         c = cfg["cloud"]
         g = config.get
         self.ep = config.endpoint(c, 8883, True, 120, ka_lo=30, ka_hi=1200)
         self.device_id = did = g(c, "device_id", str)
-        if not valid_id(did):
+        if not config.word(did, _ID_MAX):  # letters, digits, '_' and '-'
             raise config.ConfigError("cloud.device_id: 1..128 letters, digits, '_' or '-'")
         self.secret = g(c, "secret", str, None)
         self.scope = g(c, "scope_id", str, None)
@@ -142,22 +142,16 @@ class Cloud(base.Cloud):
     def subscriptions(self):
         return self._subs
 
+    def will(self):
+        return None  # IoTDA supports no will message
+
     def on_connect(self, now):
         """The bootstrap question alone, or the version report and time sync
         request as configured."""
-        if self.bootstrap:  # IoTDP: ask where to go, nothing else
-            from .iotda_bootstrap import request
-            return [request(self)]
-        out = []
-        if self.sw_version or self.fw_version:
-            from .iotda_ota import version_report
-            t, p = version_report(self, now)
-            out.append((t, p.encode(), 1, False))
-        if self.time_sync:
-            from .iotda_events import time_sync_request
-            t, p = time_sync_request(self, now * 1000)
-            out.append((t, p.encode(), 1, False))
-        return out
+        if self.bootstrap or self.sw_version or self.fw_version or self.time_sync:
+            from .iotda_events import on_connect
+            return on_connect(self, now)
+        return []
 
     # ----- uplinks ---------------------------------------------------------
 
@@ -168,11 +162,6 @@ class Cloud(base.Cloud):
             from .iotda_gateway import sub_reports
             return sub_reports(self, ((target, {service or self.service: props}),), now)[0]
         body = '{"services":[%s]}' % dumps(service_entry(self, service, props, now))
-        return self._t_report, check_size(body, REPORT_MAX, "property report")
-
-    def report_services(self, services, now):
-        """Several services in one report: ``{service_id: {name: value}}``."""
-        body = dumps({"services": [service_entry(self, k, v, now) for k, v in services.items()]})
         return self._t_report, check_size(body, REPORT_MAX, "property report")
 
     def event(self, name, params, now, target=None):
@@ -278,7 +267,8 @@ class Cloud(base.Cloud):
                 {"result_code": 1, "result_desc": err}
             t = b"properties/set/response/request_id="
         elif k == GET:
-            body = {"services": self._get_services(req, result, err)}
+            from .iotda_properties import get_answer
+            body = get_answer(self, req, result, err)
             t = b"properties/get/response/request_id="
         else:
             return None
@@ -286,26 +276,9 @@ class Cloud(base.Cloud):
         rid = req.rid
         return b"".join((self._sys, t, (rid if isinstance(rid, str) else str(rid)).encode())), body
 
-    def _get_services(self, req, result, err):
-        """The "services" list of a property get answer."""
-        if err is not None:
-            return []
-        if result is not None and isinstance(result.get("services"), list):
-            return result["services"]  # the handler built the IoTDA list itself
-        if req.service == "*":   # {service: values} for every service
-            return [{"service_id": k or self.service, "properties": v}
-                    for k, v in (result or {}).items() if isinstance(v, dict)]
-        return [{"service_id": req.service or self.service, "properties": result or {}}]
-
     def system(self, req, now_ms):
         """Actions for Device._system: ("clock", ms), ("publish", t, p), ("event", kind, req)."""
-        name = req.name
-        if name == "events":
-            from .iotda_events import system
-            return system(self, req, now_ms)
-        if name == "shadow":
-            return [("event", EVENT, Request(EVENT, "shadow", req.params, target=req.target, rid=req.rid))]
-        if name == "bootstrap":
-            from .iotda_bootstrap import system
-            return system(req)
-        return []  # "echo": our own reply back from a broker that echoes
+        if req.name == "echo":  # our own reply back from a broker that echoes
+            return []
+        from .iotda_events import system
+        return system(self, req, now_ms)

@@ -1,7 +1,9 @@
-"""IoTDA platform events: the events/up builder the optional parts share, the
-time sync request, and events/down (time sync answers set the clock, version
-queries are answered, upgrade orders go to the "ota" handler, every other
-event to the "event" handler).  Imported by iotda.py when a session needs it."""
+"""IoTDA platform events: the events/up builder the optional parts share, what
+goes up at connect when configured (version report, time sync request, the
+bootstrap question), and events/down (time sync answers set the clock,
+version queries are answered, upgrade orders go to the "ota" handler, every
+other event, shadow and bootstrap answers to the "event" handler).  Imported
+by iotda.py when a session needs it."""
 
 from ..clock import compact
 from ..request import Request, EVENT, SYSTEM
@@ -27,6 +29,23 @@ def time_sync_request(cloud, now_ms):
     return event_up(cloud, "$time_sync", "time_sync_request", {"device_send_time": int(now_ms)}, None)
 
 
+def on_connect(cloud, now):
+    """What goes up after every connect: the bootstrap question alone, or the
+    version report and time sync request as configured."""
+    if cloud.bootstrap:  # IoTDP: ask where to go, nothing else
+        from .iotda_bootstrap import request
+        return [request(cloud)]
+    out = []
+    if cloud.sw_version or cloud.fw_version:
+        from .iotda_ota import version_report
+        t, p = version_report(cloud, now)
+        out.append((t, p.encode(), 1, False))
+    if cloud.time_sync:
+        t, p = time_sync_request(cloud, now * 1000)
+        out.append((t, p.encode(), 1, False))
+    return out
+
+
 def decode(cloud, payload):
     """events/down: Request(SYSTEM, "events", [(service_id, event_type, paras, event_id)])."""
     body = json_object(payload)
@@ -42,7 +61,13 @@ def decode(cloud, payload):
 
 
 def system(cloud, req, now_ms):
-    """Cloud.system for events/down."""
+    """Cloud.system: events/down, and shadow and bootstrap answers to the
+    "event" handler."""
+    if req.name == "shadow":
+        return [("event", EVENT, Request(EVENT, "shadow", req.params, target=req.target, rid=req.rid))]
+    if req.name == "bootstrap":
+        from .iotda_bootstrap import system
+        return system(req)
     acts = []
     tgt = req.target
     for sid, et, p, eid in req.params or ():

@@ -37,7 +37,7 @@ from micropython import const
 from .. import config, sign, log
 from ..errors import ConfigError
 from ..request import Request, COMMAND, SET, GET, SYSTEM
-from . import base, dumps
+from . import dumps
 
 CONFIG = "config"        # Request kind of thing.config.set and config/get answers
 E_BAD = const(400)       # reply code: the request was malformed
@@ -71,8 +71,9 @@ def _cfg(c, key, default=config.REQUIRED):
         raise ConfigError(msg.replace(" must", ": must", 1))
 
 
-class Cloud(base.Cloud):
+class Cloud:
     NAME = "iotkit"
+    RECEIVE_ONLY = False
     REPORT_AFTER_SET = True
 
     def __init__(self, cfg):
@@ -263,6 +264,9 @@ class Cloud(base.Cloud):
             return ()
         from .iotkit_answers import system
         return system(self, req)
+
+    def service_key(self, service):
+        return service or ""
 
 
 def answer(rid, method, result, err, code):

@@ -15,11 +15,12 @@ With ``base`` = ``iotlink/<client_id>`` unless configured:
 
 from .. import config
 from ..request import Request, COMMAND, SET, GET, MESSAGE
-from . import base, dumps, json_object
+from . import dumps, json_object
 
 
-class Cloud(base.Cloud):
+class Cloud:
     NAME = "mqtt"
+    RECEIVE_ONLY = False
     REPORT_AFTER_SET = True
 
     def __init__(self, cfg):
@@ -56,13 +57,13 @@ class Cloud(base.Cloud):
         return ((self._status, b"online", 1, True),)
 
     def report(self, props, service, now, target=None):
-        self.no_sub_devices(target)
+        _no_target(target)
         if service:
             return self._report + b"/" + _name(service), dumps(props)
         return self._report, dumps(props)
 
     def event(self, name, params, now, target=None):
-        self.no_sub_devices(target)
+        _no_target(target)
         return self._up + b"event/" + _name(name), dumps(params or {})
 
     def decode(self, topic, payload):
@@ -122,6 +123,18 @@ class Cloud(base.Cloud):
         else:
             body["error"] = err
         return self._reply, dumps(body)
+
+    def system(self, req, now_ms):
+        return ()  # no library-internal downlinks
+
+    def service_key(self, service):
+        """None and "" are one service to Device.state."""
+        return service or ""
+
+
+def _no_target(target):
+    if target is not None:
+        raise NotImplementedError("mqtt: no sub-devices")
 
 
 def _name(s):

@@ -25,7 +25,6 @@ from micropython import const
 from .. import config
 from ..errors import ConfigError
 from ..request import Request, DATA, SYSTEM
-from . import base
 
 _MAX_FILTERS = const(16)
 _SUFFIX_MAX = const(32)
@@ -40,8 +39,9 @@ _IDS = "iotlink.clouds.sensecap_ids"
 _NAMES_MAX = const(32)
 
 
-class Cloud(base.Cloud):
+class Cloud:
     NAME = "sensecap"
+    REPORT_AFTER_SET = False
     RECEIVE_ONLY = True  # Device refuses report()/event() before touching its state
 
     def __init__(self, cfg):
@@ -129,6 +129,9 @@ class Cloud(base.Cloud):
             self.latest.put(p["eui"], p["id"], p["value"], p["ts"], now_ms)
         req.kind = DATA
         return (("event", DATA, req),)
+
+    def service_key(self, service):
+        return service or ""
 
     # ----- for the app -----------------------------------------------------
 

@@ -41,7 +41,7 @@ docs/thingscloud.md), thingscloud_ota.py, thingscloud_provision.py.
 from micropython import const
 from .. import config
 from ..request import Request, COMMAND, SET, EVENT, DATA
-from . import base, dumps, json_object
+from . import dumps, json_object
 
 ID = const(1000)        # the id the vendor SDKs use for gets, events and replies
 _IDENT_MAX = const(64)
@@ -88,9 +88,10 @@ def ack_body(payload):
         return payload
 
 
-class Cloud(base.Cloud):
+class Cloud:
     NAME = "thingscloud"
-    REPORT_AFTER_SET = True
+    RECEIVE_ONLY = False
+    REPORT_AFTER_SET = True  # attribute pushes have no ack topic
 
     def __init__(self, cfg):
         c = cfg["cloud"]
@@ -235,6 +236,9 @@ class Cloud(base.Cloud):
     def system(self, req, now_ms):
         """gateway/attributes/push: one SET per sub-device to the "set" handler."""
         return [("event", SET, Request(SET, params=v, target=k)) for k, v in req.params]
+
+    def service_key(self, service):
+        return service or ""
 
 
 def topic_tail(topic, n):
