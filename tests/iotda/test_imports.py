@@ -48,9 +48,15 @@ gc.collect(); b2 = gc.mem_alloc(); gc.disable()
 for i in range(n):
     c.reply(c.decode(t, m), {"ok": 1}, None)
 e2 = gc.mem_alloc(); gc.enable()
+et = S + b"commands/response/request_id=4f6c2d7e-1a2b-4c3d-9e8f-0123456789ab"
+em = b'{"result_code":0,"response_name":"go","paras":{"ok":1}}'
+gc.collect(); b3 = gc.mem_alloc(); gc.disable()
+for i in range(n):
+    c.system(c.decode(et, em), 0)  # a broker that echoes: once per command answered
+e3 = gc.mem_alloc(); gc.enable()
 loaded = sorted(k for k in sys.modules if k.startswith("iotlink.clouds.iotda_"))
 print("OUT", json.dumps({"ok": ok, "loaded": loaded, "on_connect": len(on_connect),
-                         "report": (e - b) // n, "command": (e2 - b2) // n}))
+                         "report": (e - b) // n, "command": (e2 - b2) // n, "echo": (e3 - b3) // n}))
 """
 
 # one optional feature each: what the session then imports
@@ -98,7 +104,8 @@ def _run(code, mpy_lib, tmp_path):
 
 def test_standard_session_imports_the_core_only(mpy_lib, tmp_path):
     got = _run(SESSION % json.dumps(CFG), mpy_lib, tmp_path)
-    print("heap from .mpy: per report %(report)d, per command decode + reply %(command)d" % got)
+    print("heap from .mpy: per report %(report)d, per command decode + reply %(command)d, "
+          "per echoed reply %(echo)d" % got)
     assert got["ok"] == [True] * 4
     assert got["loaded"] == [] and got["on_connect"] == 0
     # the hot paths must not allocate more than before the optional parts
@@ -106,6 +113,7 @@ def test_standard_session_imports_the_core_only(mpy_lib, tmp_path):
     # per command)
     assert got["report"] <= 386
     assert got["command"] <= 1280
+    assert got["echo"] <= 320  # as measured before the split, by this script
 
 
 @pytest.mark.parametrize("step,cloud,want", [

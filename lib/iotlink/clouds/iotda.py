@@ -91,6 +91,11 @@ def service_entry(cloud, service, props, now):
     return s
 
 
+def _is(topic, n, name):
+    """``topic`` from byte ``n`` on is ``name``."""
+    return len(topic) == n + len(name) and topic.endswith(name)
+
+
 class Cloud:
     NAME = "iotda"
     RECEIVE_ONLY = False
@@ -183,7 +188,7 @@ class Cloud:
         elif topic.startswith(b"properties/get/request_id=", n):
             k, j = GET, n + 26
         else:
-            return self._decode_other(topic[n:], payload)
+            return self._decode_other(topic, n, payload)
         try:
             rid = topic[j:].decode()
         except UnicodeError:
@@ -226,22 +231,24 @@ class Cloud:
         # the configured service is None to Device.state, so report(props) answers a get
         return None if not svc or svc == self.service else svc
 
-    def _decode_other(self, rest, payload):
-        """Every downlink but commands, sets and gets: in the module for its part."""
-        if rest == b"events/down":
+    def _decode_other(self, topic, n, payload):
+        """Every downlink but commands, sets and gets (the topic after its
+        first ``n`` bytes): in the module for its part.  No slicing: an echo
+        of our own reply comes with every command on a broker that echoes."""
+        if _is(topic, n, b"events/down"):
             from .iotda_events import decode
             return decode(self, payload)
-        if rest == b"messages/down":
+        if _is(topic, n, b"messages/down"):
             from .iotda_messages import decode
             return decode(self, payload)
-        if rest == b"bootstrap/down" and self.bootstrap:
+        if _is(topic, n, b"bootstrap/down") and self.bootstrap:
             from .iotda_bootstrap import decode
             return decode(payload)
-        if rest.startswith(b"shadow/get/response/request_id="):
+        if topic.startswith(b"shadow/get/response/request_id=", n):
             from .iotda_shadow import decode
-            return decode(self, rest[31:], payload)
-        i = rest.find(b"request_id=")
-        if i > 0 and rest[i - 1] == 47 and rest[:i - 1].endswith(b"/response"):  # 47: "/"
+            return decode(self, topic[n + 31:], payload)
+        i = topic.find(b"/response/request_id=", n)
+        if i > n:
             # our own reply coming back through a "commands/#"-style filter on
             # a broker that echoes (the real platform does not): nothing to do
             return Request(SYSTEM, "echo")
