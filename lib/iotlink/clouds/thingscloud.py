@@ -167,7 +167,7 @@ class Cloud:
                 req.error = str(e)
             return req
         if topic.startswith(b"command/send/"):
-            return self.command(Request(COMMAND, rid=(topic_tail(topic, 13), None)), payload)
+            return self.fill_command(Request(COMMAND, rid=(topic_tail(topic, 13), None)), payload)
         if topic.startswith(b"data/") and topic.endswith(b"/set") and len(topic) > 9:
             try:
                 name = topic[5:-4].decode()
@@ -201,7 +201,7 @@ class Cloud:
             return decode(self, topic, payload)
         return None
 
-    def command(self, req, payload, body=None):
+    def fill_command(self, req, payload, body=None):
         """``req`` (a COMMAND) filled from a command/send body."""
         try:
             if body is None:

@@ -49,7 +49,7 @@ def decode(cloud, topic, payload):
         if not isinstance(cmd, dict):
             req.error = "command must be a JSON object"
             return req
-        return cloud.command(req, None, cmd)
+        return cloud.fill_command(req, None, cmd)
     if rest.endswith(b"/response"):
         body = ack_body(payload)
         dev = body.get("device") if isinstance(body, dict) else None
