@@ -21,11 +21,12 @@ What it adds to umqtt.simple, and why:
   on firmware that only has ``ssl``.  SUBSCRIBE and PUBLISH are written here;
   umqtt does CONNECT, reading (``wait_msg``), PINGREQ and DISCONNECT.
 
-What a session needs only sometimes is imported on first use, so it costs no
-heap until then: ``flow`` (report coalescing, the reply to a downlink that
-finds the inbox full), ``props`` (get and set answered from the last reported
-values), ``system`` (library-internal downlinks), ``child``, ``retry`` and
-``tls``.
+The codec is called through the contract written down in ``clouds/base.py``,
+with the same signatures for every cloud.  What a session needs only sometimes is imported
+on first use, so it costs no heap until then: ``flow`` (report coalescing, the
+reply to a downlink that finds the inbox full), ``props`` (get and set
+answered from the last reported values), ``system`` (library-internal
+downlinks), ``child``, ``retry`` and ``tls``.
 """
 
 import sys
@@ -201,32 +202,28 @@ class Device:
             raise TypeError("report() takes a dict of property values")
         self._can_send()
         key = self._skey(service)
+        # encoded first: what the codec refuses raises here and is not
+        # recorded, so a property get never answers with values never sent
+        topic, payload = self.cloud.report(props, service, clock.now(), target)
         self._state_of(target, key).update(props)
         if self.opts["report_min_ms"]:
-            from .flow import hold
-            if hold(self, (key, target, qos), props):
+            from .flow import coalesce
+            if coalesce(self, (key, target, qos), props):
                 return
-        self._send_report(props, service, qos, target)
+        self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
 
     def _send_report(self, props, service, qos, target):
-        now = clock.now()
-        if target is None:
-            topic, payload = self.cloud.report(props, service, now)
-        else:
-            topic, payload = self.cloud.report(props, service, now, target)
+        topic, payload = self.cloud.report(props, service, clock.now(), target)
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
 
     def _can_send(self):
-        if getattr(self.cloud, "RECEIVE_ONLY", False):
-            raise NotImplementedError("this cloud is receive-only: nothing can be reported")
+        if self.cloud.RECEIVE_ONLY:
+            raise NotImplementedError("%s: receive-only, nothing can be reported" % self.cloud.NAME)
 
     def event(self, name, params=None, qos=None, target=None):
         """Send an application event."""
         self._can_send()
-        if target is None:
-            topic, payload = self.cloud.event(name, params, clock.now())
-        else:
-            topic, payload = self.cloud.event(name, params, clock.now(), target)
+        topic, payload = self.cloud.event(name, params, clock.now(), target)
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
 
     def child(self, target):
@@ -503,14 +500,14 @@ class Device:
                 self._attempt()
             if self._in:
                 self._dispatch()
-            hold = 60000
+            coalesced_in = 60000
             if self._pending:
-                from .flow import due
-                hold = due(self)
+                from .flow import send_coalesced
+                coalesced_in = send_coalesced(self)
             left = time.ticks_diff(deadline, time.ticks_ms())
             if self.connected:
                 try:
-                    wait = min(self._keepalive(), hold)
+                    wait = min(self._keepalive(), coalesced_in)
                     if len(self._out):
                         self._flush()
                     if self.connected and _ready(self._poller, max(0, min(left, wait))):
@@ -557,8 +554,8 @@ class Device:
             return
         self.stats["received"] += 1
         if len(self._in) >= self.opts["inbox"]:
-            from .flow import busy
-            busy(self, topic, msg)
+            from .flow import refuse_busy
+            refuse_busy(self, topic, msg)
             return
         self._in.append((topic, msg))
 
@@ -610,10 +607,12 @@ class Device:
             return
         if req.kind == SET:
             if result is not None and result is not True and not isinstance(result, dict):
+                self.stats["handler_errors"] += 1
+                log.warn("set handler returned %s", type(result).__name__)
                 self._reply(req, None, "set handler returned %s" % type(result).__name__)
                 return
-            from .props import applied
-            applied(self, req)
+            from .props import answer_set
+            answer_set(self, req)
             return
         if req.kind in (COMMAND, GET) and result is not None and not isinstance(result, dict):
             self.stats["handler_errors"] += 1
@@ -633,8 +632,7 @@ class Device:
     def _skey(self, service):
         """The key of a service in self.state: the codec may map its default
         service and None to one key."""
-        f = getattr(self.cloud, "service_key", None)
-        return f(service) if f else (service or "")
+        return self.cloud.service_key(service)
 
     def _reply(self, req, result, err):
         try:

@@ -7,9 +7,9 @@ from . import log
 from .request import SYSTEM
 
 
-def hold(dev, key, props):
+def coalesce(dev, key, props):
     """Keep a report back when the last one went out less than report_min_ms
-    ago (or one is already waiting): it is merged and sent later by due().
+    ago (or one is already waiting): it is merged and sent later by send_coalesced().
     True when held; ``key`` is (service key, target, qos)."""
     pend = dev._pending.get(key)
     if pend is not None:
@@ -23,7 +23,7 @@ def hold(dev, key, props):
     return False
 
 
-def due(dev):
+def send_coalesced(dev):
     """Send the merged reports once report_min_ms has passed; return the ms
     until they are due (0 once sent)."""
     left = dev.opts["report_min_ms"] - time.ticks_diff(time.ticks_ms(), dev._last_report)
@@ -36,7 +36,7 @@ def due(dev):
     return 0
 
 
-def busy(dev, topic, msg):
+def refuse_busy(dev, topic, msg):
     """Inbox full (a flood, or downlinks arriving during a QoS 1 wait): the
     request is not run, but a request that expects an answer gets the cloud's
     error reply, so the sender is told instead of timing out.  Runs inside

@@ -17,13 +17,13 @@ def values(dev, req):
     return {n: st[n] for n in names if n in st}
 
 
-def applied(dev, req):
+def answer_set(dev, req):
     """A property set succeeded: reply, then re-report the values (clouds that
     want it) or just remember them."""
     dev._reply(req, None, None)
     if not isinstance(req.params, dict):
         return
-    if req.params and getattr(dev.cloud, "REPORT_AFTER_SET", False):
+    if req.params and dev.cloud.REPORT_AFTER_SET:
         try:
             dev.report(req.params, req.service, None, req.target)
         except Exception as e:

@@ -6,6 +6,8 @@ import json
 import pytest
 
 from iotlink.clouds import iotda
+from iotlink.clouds import (iotda_bootstrap, iotda_events, iotda_gateway, iotda_logs, iotda_messages,
+                            iotda_ota, iotda_properties, iotda_shadow)
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, GET, MESSAGE, EVENT, SYSTEM
 
@@ -103,7 +105,7 @@ def test_report_default_and_named_service():
 
 
 def test_report_services():
-    t, p = cloud().report_services({"Temperature": {"value": 57}, "Battery": {"level": 80}}, NOW)
+    t, p = iotda_properties.report_services(cloud(), {"Temperature": {"value": 57}, "Battery": {"level": 80}}, NOW)
     assert t == SYS + b"properties/report"
     assert sorted(body(p)["services"], key=lambda s: s["service_id"]) == [
         {"service_id": "Battery", "properties": {"level": 80}},
@@ -121,23 +123,23 @@ def test_event_and_messages_up():
     c = cloud()
     t, p = c.event("overheat", {"temp": 91}, NOW)
     assert t == SYS + b"messages/up" and body(p) == {"name": "overheat", "content": {"temp": 91}}
-    t, p = c.message("hello!", id="m1", target="child1")
+    t, p = iotda_messages.message(c, "hello!", id="m1", target="child1")
     assert body(p) == {"content": "hello!", "id": "m1", "object_device_id": "child1"}
-    assert c.raw_message(b"\x00raw") == (SYS + b"messages/up", b"\x00raw")
-    c.raw_message(b"x" * 1048576)
+    assert iotda_messages.raw_message(c, b"\x00raw") == (SYS + b"messages/up", b"\x00raw")
+    iotda_messages.raw_message(c, b"x" * 1048576)
     with pytest.raises(ValueError):
-        c.raw_message(b"x" * 1048577)
+        iotda_messages.raw_message(c, b"x" * 1048577)
 
 
 def test_custom_topic_length():
     c = cloud()
-    assert c.user_topic("a/b") == b"$oc/devices/prod_node-01/user/a/b"
+    assert iotda_messages.user_topic(c, "a/b") == b"$oc/devices/prod_node-01/user/a/b"
     room = 128 - len(b"$oc/devices/prod_node-01/user/")
-    c.user_topic("x" * room)
+    iotda_messages.user_topic(c, "x" * room)
     with pytest.raises(ValueError):
-        c.user_topic("x" * (room + 1))
+        iotda_messages.user_topic(c, "x" * (room + 1))
     with pytest.raises(ValueError):
-        c.user_topic("a/#")
+        iotda_messages.user_topic(c, "a/#")
 
 
 def _event(p):
@@ -147,38 +149,38 @@ def _event(p):
 
 
 def test_progress_and_codes():
-    t, p = cloud().progress(iotda.OTA_OK, "V2.0", NOW, 80, "upgrade processing")
+    t, p = iotda_ota.progress(cloud(), iotda_ota.OTA_OK, "V2.0", NOW, 80, "upgrade processing")
     b, s = _event(p)
     assert t == SYS + b"events/up"
     assert (s["service_id"], s["event_type"]) == ("$ota", "upgrade_progress_report")
     assert s["paras"] == {"result_code": 0, "progress": 80, "version": "V2.0",
                           "description": "upgrade processing"}
-    assert (iotda.OTA_VERIFY, iotda.OTA_INSTALL, iotda.OTA_INTERNAL) == (7, 10, 255)
+    assert (iotda_ota.OTA_VERIFY, iotda_ota.OTA_INSTALL, iotda_ota.OTA_INTERNAL) == (7, 10, 255)
     with pytest.raises(ValueError):
-        cloud().progress(0, "v", NOW, 101)
+        iotda_ota.progress(cloud(), 0, "v", NOW, 101)
 
 
 def test_time_sync_request_sends_a_number():
-    t, p = cloud().time_sync_request(1582685678789)
+    t, p = iotda_events.time_sync_request(cloud(), 1582685678789)
     _, s = _event(p)
     assert s == {"service_id": "$time_sync", "event_type": "time_sync_request",
                  "paras": {"device_send_time": 1582685678789}}
 
 
 def test_log_report_and_sdk_info():
-    _, s = _event(cloud().log_report("DEVICE_MESSAGE", "log content", NOW, 1235668997)[1])
+    _, s = _event(iotda_logs.log_report(cloud(), "DEVICE_MESSAGE", "log content", NOW, 1235668997)[1])
     assert s["paras"] == {"type": "DEVICE_MESSAGE", "content": "log content", "timestamp": "1235668997"}
     with pytest.raises(ValueError):
-        cloud().log_report("CHATTER", "x", NOW)
-    _, s = _event(cloud(sw_version="v1").sdk_info(NOW, "0.1.0")[1])
+        iotda_logs.log_report(cloud(), "CHATTER", "x", NOW)
+    _, s = _event(iotda_logs.sdk_info(cloud(sw_version="v1"), NOW, "0.1.0")[1])
     assert s["event_type"] == "sdk_info_report"
     assert s["paras"] == {"device_sdk_version": "MicroPython_v0.1.0", "sw_version": "v1"}
 
 
 def test_shadow_get_request():
-    t, p = cloud().shadow_get(7, "WaterMeter")
+    t, p = iotda_shadow.shadow_get(cloud(), 7, "WaterMeter")
     assert t == SYS + b"shadow/get/request_id=7" and body(p) == {"service_id": "WaterMeter"}
-    t, p = cloud().shadow_get("r2", target="child")
+    t, p = iotda_shadow.shadow_get(cloud(), "r2", target="child")
     assert body(p) == {"object_device_id": "child"}
 
 
@@ -186,7 +188,7 @@ def test_shadow_get_request():
 
 def test_sub_reports_split_at_100():
     kids = {"c%03d" % i: {"analog": {"v": i}} for i in range(250)}
-    out = cloud().sub_reports(kids, NOW)
+    out = iotda_gateway.sub_reports(cloud(), kids, NOW)
     assert [t for t, _ in out] == [SYS + b"gateway/sub_devices/properties/report"] * 3
     devs = [body(p)["devices"] for _, p in out]
     assert [len(d) for d in devs] == [100, 100, 50]
@@ -196,30 +198,30 @@ def test_sub_reports_split_at_100():
 
 def test_sub_reports_split_by_size():
     kids = {"c%d" % i: {"s": {"blob": "x" * 20000}} for i in range(7)}
-    out = cloud().sub_reports(kids, NOW)
+    out = iotda_gateway.sub_reports(cloud(), kids, NOW)
     assert all(len(p) <= 65536 for _, p in out)
     assert sum(len(body(p)["devices"]) for _, p in out) == 7 and len(out) >= 3
     with pytest.raises(ValueError):
-        cloud().sub_reports({"big": {"s": {"blob": "x" * 70000}}}, NOW)
+        iotda_gateway.sub_reports(cloud(), {"big": {"s": {"blob": "x" * 70000}}}, NOW)
 
 
 def test_sub_status_add_delete_sync():
     c = cloud()
-    out = c.sub_status({"k%d" % i: "ONLINE" for i in range(150)}, NOW)
+    out = iotda_gateway.sub_status(c, {"k%d" % i: "ONLINE" for i in range(150)}, NOW)
     assert [len(_event(p)[1]["paras"]["device_statuses"]) for _, p in out] == [100, 50]
     assert _event(out[0][1])[1]["paras"]["device_statuses"][0] == {"device_id": "k0", "status": "ONLINE"}
     with pytest.raises(ValueError):
-        c.sub_status({"k": "ASLEEP"}, NOW)
-    _, s = _event(c.sub_add([{"node_id": "n1", "product_id": "p"}], NOW, "e-1")[1])
+        iotda_gateway.sub_status(c, {"k": "ASLEEP"}, NOW)
+    _, s = _event(iotda_gateway.sub_add(c, [{"node_id": "n1", "product_id": "p"}], NOW, "e-1")[1])
     assert (s["event_type"], s["event_id"], s["paras"]) == (
         "add_sub_device_request", "e-1", {"devices": [{"node_id": "n1", "product_id": "p"}]})
     with pytest.raises(ValueError):
-        c.sub_add([{"node_id": str(i), "product_id": "p"} for i in range(51)], NOW)
-    _, s = _event(c.sub_delete(["p_n1"], NOW)[1])
+        iotda_gateway.sub_add(c, [{"node_id": str(i), "product_id": "p"} for i in range(51)], NOW)
+    _, s = _event(iotda_gateway.sub_delete(c, ["p_n1"], NOW)[1])
     assert (s["event_type"], s["paras"]) == ("delete_sub_device_request", {"devices": ["p_n1"]})
     with pytest.raises(ValueError):
-        c.sub_delete([], NOW)
-    _, s = _event(c.sub_sync(3, NOW)[1])
+        iotda_gateway.sub_delete(c, [], NOW)
+    _, s = _event(iotda_gateway.sub_sync(c, 3, NOW)[1])
     assert (s["event_type"], s["paras"]) == ("sub_device_sync_request", {"version": 3})
 
 
@@ -360,7 +362,7 @@ def test_upgrade_goes_to_the_ota_handler():
     c = cloud()
     paras = {"version": "v1.2", "url": "https://10.1.1.1:8943/f", "file_size": 81362928,
              "file_name": "fw.bin", "access_token": "tok", "expires": 86400, "sign": "ab" * 32}
-    for et in iotda.OTA_UPGRADES:
+    for et in iotda_ota.OTA_UPGRADES:
         r = c.decode(SYS + b"events/down", events({"service_id": "$ota", "event_type": et,
                                                    "event_time": "20151212T121212Z", "paras": paras}))
         (act,) = c.system(r, 0)
@@ -442,13 +444,13 @@ def test_bootstrap_mode():
     assert (act[0], act[1], act[2].name) == ("event", EVENT, "bootstrap")
     cfg = {"cloud": {"type": "iotda", "host": "bs", "device_id": DID, "scope_id": "s",
                      "group_secret": "Z3JvdXA=", "ca": "c", "bootstrap": True}, "session": {}}
-    new = iotda.bootstrapped(cfg, act[2].params)
+    new = iotda_bootstrap.bootstrapped(cfg, act[2].params)
     assert new["cloud"]["host"] == "iot.example.com" and new["cloud"]["port"] == 8883
     assert new["cloud"]["secret"] == "newsecret" and "group_secret" not in new["cloud"]
     assert cfg["cloud"]["host"] == "bs"  # the original is left alone
     assert iotda.Cloud(new).credentials(NOW)[0] == DID + "_0_0_2024022923"
     with pytest.raises(ValueError, match="100414"):
-        iotda.bootstrapped(cfg, {"errorCode": "100414", "errorMsg": "Failed to match"})
+        iotda_bootstrap.bootstrapped(cfg, {"errorCode": "100414", "errorMsg": "Failed to match"})
 
 
 def test_own_replies_echoed_by_the_broker_are_ignored_quietly():

@@ -8,6 +8,8 @@ from .conftest import Lines, device_config, script
 
 
 HANDLERS = r"""
+from iotlink.clouds import iotda_events, iotda_gateway, iotda_ota, iotda_shadow
+
 @dev.command
 def cmd(req):
     n = req.name
@@ -16,11 +18,11 @@ def cmd(req):
     if n == 'boom':
         raise ValueError('boom')
     if n == 'shadow':
-        dev.publish(*cloud.shadow_get('sh1', req.params.get('service')), qos=1)
+        dev.publish(*iotda_shadow.shadow_get(cloud, 'sh1', req.params.get('service')), qos=1)
         return {}
     if n == 'clock':
         clock.set(1000)
-        dev.publish(*cloud.time_sync_request(clock.now_ms()), qos=1)
+        dev.publish(*iotda_events.time_sync_request(cloud, clock.now_ms()), qos=1)
         return {}
     if n == 'now':
         return {'now_ms': clock.now_ms()}
@@ -28,15 +30,15 @@ def cmd(req):
         kids = {}
         for i in range(250):
             kids['child%03d' % i] = {'meter': {'v': i}}
-        out = cloud.sub_reports(kids, clock.now())
+        out = iotda_gateway.sub_reports(cloud, kids, clock.now())
         for t, p in out:
             dev.publish(t, p, 1)
         return {'messages': len(out)}
     if n == 'kids':
         now = clock.now()
-        for t, p in [cloud.sub_add([{'node_id': 'n1', 'product_id': 'p'}], now, 'e-add'),
-                     cloud.sub_status({'p_n1': 'ONLINE', 'ghost': 'OFFLINE'}, now)[0],
-                     cloud.sub_delete(['p_n1', 'ghost'], now, 'e-del')]:
+        for t, p in [iotda_gateway.sub_add(cloud, [{'node_id': 'n1', 'product_id': 'p'}], now, 'e-add'),
+                     iotda_gateway.sub_status(cloud, {'p_n1': 'ONLINE', 'ghost': 'OFFLINE'}, now)[0],
+                     iotda_gateway.sub_delete(cloud, ['p_n1', 'ghost'], now, 'e-del')]:
             dev.publish(t, p, 1)
         return {}
     if n == 'exit':
@@ -63,7 +65,7 @@ def on_event(req):
 @dev.on('ota')
 def on_ota(req):
     print('OTA', req.name, req.params['version'])
-    dev.publish(*cloud.progress(0, req.params['version'], clock.now(), 100), qos=1)
+    dev.publish(*iotda_ota.progress(cloud, iotda_ota.OTA_OK, req.params['version'], clock.now(), 100), qos=1)
 
 dev.report({'temp': 21.5, 'hum': 40})
 dev.report({'level': 80}, 'Battery')
@@ -264,7 +266,7 @@ def test_bootstrap_then_connect(iotda, test_ca, upy_run):
     r = upy_run.run("""
 import json, time
 import iotlink
-from iotlink.clouds import iotda
+from iotlink.clouds import iotda_bootstrap
 cfg = json.loads(%r)
 dev = iotlink.connect(cfg)
 got = []
@@ -273,7 +275,7 @@ end = time.ticks_add(time.ticks_ms(), 5000)
 while not got and time.ticks_diff(end, time.ticks_ms()) > 0:
     dev.poll(50)
 dev.disconnect()
-cfg2 = iotda.bootstrapped(cfg, got[0])
+cfg2 = iotda_bootstrap.bootstrapped(cfg, got[0])
 cfg2['cloud']['tls'] = True
 c = cfg2['cloud']
 print('ADDR', c['host'], c['port'], c['bootstrap'])

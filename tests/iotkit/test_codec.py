@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from iotlink.clouds import iotkit
+from iotlink.clouds import iotkit, iotkit_config, iotkit_gateway
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, GET, EVENT, SYSTEM
 
@@ -103,7 +103,7 @@ def test_service_argument_is_ignored():
 
 def test_config_get():
     c = make()
-    t, p = c.config_get()
+    t, p = iotkit_config.config_get(c)
     assert t == BASE + b"s/config/get" and body(p)["method"] == "thing.config.get"
     acts = answer(c, BASE + b"c/config/get_reply", {"id": body(p)["id"], "method": "thing.config.get_reply",
                                                     "code": 0, "data": {"interval": 60}})
@@ -245,7 +245,7 @@ def test_pending_is_bounded():
 
 def test_register_report_receive_for_a_child():
     c = make()
-    t, p = c.register("Rf4QSjbm65X45753", "TEST_SW_000005", "S01")
+    t, p = iotkit_gateway.register(c, "Rf4QSjbm65X45753", "TEST_SW_000005", "S01")
     assert t == BASE + b"s/register"
     b = body(p)
     assert b["method"] == "thing.lifetime.register"
@@ -255,7 +255,7 @@ def test_register_report_receive_for_a_child():
                                                    "code": 0, "data": b["params"]})
     assert acts[0] == ("subscribe", kid + b"c/#", 1)
     assert (acts[1][2].name, acts[1][2].target) == ("registered", "TEST_SW_000005")
-    assert c.children() == {"TEST_SW_000005": ("Rf4QSjbm65X45753", True)}
+    assert iotkit_gateway.children(c) == {"TEST_SW_000005": ("Rf4QSjbm65X45753", True)}
     t, p = c.report({"volt": 26}, None, 0, "TEST_SW_000005")
     assert t == kid + b"s/event/property/post"
     t, _ = c.event("alarm", {}, 0, "TEST_SW_000005")
@@ -274,15 +274,15 @@ def test_register_report_receive_for_a_child():
     # a child of another product with the same name is not ours
     assert c.decode(b"/sys/other/TEST_SW_000005/c/service/ping", b"{}") is None
     with pytest.raises(ValueError):
-        c.register("p", DN, "m")
+        iotkit_gateway.register(c, "p", DN, "m")
     with pytest.raises(ValueError):
-        c.register("p/x", "k", "m")
+        iotkit_gateway.register(c, "p/x", "k", "m")
 
 
 def test_null_reply_fails_the_oldest_pending_registration():
     c = make()
-    c.register("pkB", "kid-1", "m")
-    c.register("pkB", "kid-2", "m")
+    iotkit_gateway.register(c, "pkB", "kid-1", "m")
+    iotkit_gateway.register(c, "pkB", "kid-2", "m")
     c.report({"x": 1}, None, 0)
     fail = {"id": None, "method": "null_reply", "code": 500, "data": None}
     for way, kid in ((b"s", "kid-1"), (b"c", "kid-2")):
@@ -291,7 +291,7 @@ def test_null_reply_fails_the_oldest_pending_registration():
         assert (req.name, req.target) == ("error", kid)
         assert (req.params["method"], req.params["code"]) == ("thing.lifetime.register", 500)
     assert answer(c, BASE + b"s/register_reply", fail) == []  # nothing pending any more
-    assert c.children() == {}
+    assert iotkit_gateway.children(c) == {}
     assert c.nacks == 2
     with pytest.raises(ValueError):
         c.report({"a": 1}, None, 0, "kid-1")
@@ -299,17 +299,17 @@ def test_null_reply_fails_the_oldest_pending_registration():
 
 def test_register_answer_with_a_foreign_id_matched_by_device_name():
     c = make()
-    c.register("pkB", "kid-1", "m")
-    c.register("pkB", "kid-2", "m")
+    iotkit_gateway.register(c, "pkB", "kid-1", "m")
+    iotkit_gateway.register(c, "pkB", "kid-2", "m")
     acts = answer(c, BASE + b"c/register_reply", {"id": "0", "method": "thing.lifetime.register_reply",
                                                   "code": 0, "data": {"productKey": "pkB", "deviceName": "kid-2"}})
     assert acts[0] == ("subscribe", b"/sys/pkB/kid-2/c/#", 1)
-    assert c.children() == {"kid-1": ("pkB", False), "kid-2": ("pkB", True)}
+    assert iotkit_gateway.children(c) == {"kid-1": ("pkB", False), "kid-2": ("pkB", True)}
 
 
 def test_deregister_from_the_cloud():
     c = make()
-    c.register("pkB", "kid-1", "m")
+    iotkit_gateway.register(c, "pkB", "kid-1", "m")
     r = c.decode(BASE + b"c/deregister",
                  b'{"id":"5","method":"thing.lifetime.deregister","params":{"productKey":"pkB","deviceName":"kid-1"}}')
     assert r.kind == SYSTEM
@@ -319,7 +319,7 @@ def test_deregister_from_the_cloud():
                                 "data": {}, "params": {}}
     assert acts[1] == ("unsubscribe", b"/sys/pkB/kid-1/c/#")
     assert (acts[2][2].name, acts[2][2].target) == ("deregistered", "kid-1")
-    assert c.children() == {}
+    assert iotkit_gateway.children(c) == {}
     for bad in (b'{"id":"6","method":"thing.lifetime.deregister","params":[]}', b"junk",
                 b'{"id":"6","method":"thing.lifetime.deregister","params":{"deviceName":3}}'):
         acts = list(c.system(c.decode(BASE + b"c/deregister", bad), 0))
@@ -328,15 +328,15 @@ def test_deregister_from_the_cloud():
 
 def test_deregister_from_the_gateway():
     c = make()
-    c.register("pkB", "kid-1", "m")
-    f = c.child_filter("kid-1")
-    t, p = c.deregister("kid-1")
+    iotkit_gateway.register(c, "pkB", "kid-1", "m")
+    f = iotkit_gateway.child_filter(c, "kid-1")
+    t, p = iotkit_gateway.deregister(c, "kid-1")
     assert f == b"/sys/pkB/kid-1/c/#"
     assert t == BASE + b"s/deregister"
     assert body(p)["params"] == {"productKey": "pkB", "deviceName": "kid-1"}
-    assert c.children() == {}
+    assert iotkit_gateway.children(c) == {}
     with pytest.raises(ValueError):
-        c.deregister("kid-1")
+        iotkit_gateway.deregister(c, "kid-1")
     # the answer (DOC servers) is matched and needs nothing more
     assert answer(c, BASE + b"c/deregister_reply", {"id": body(p)["id"],
                   "method": "thing.lifetime.deregister_reply", "code": 0}) == []
@@ -348,7 +348,7 @@ def test_deregister_from_the_gateway():
 def test_fuzz_never_raises_out_of_the_codec():
     rnd = random.Random(7)
     c = make()
-    c.register("pkB", "kid-1", "m")
+    iotkit_gateway.register(c, "pkB", "kid-1", "m")
     topics = [BASE + b"c/service/x", BASE + b"c/service/property/set", BASE + b"c/service/property/get",
               BASE + b"c/config/set", BASE + b"c/deregister", BASE + b"s/event/property/post_reply",
               BASE + b"c/register_reply", b"/sys/pkB/kid-1/c/service/y", BASE + b"c/x/y"]
@@ -424,7 +424,7 @@ def test_report_answers_read_in_place_as_json_would(form, way, monkeypatch):
 
 def test_report_answers_of_children_and_other_devices_take_the_json_path():
     c = make()
-    c.register("pkB", "kid-1", "m")
+    iotkit_gateway.register(c, "pkB", "kid-1", "m")
     answer(c, BASE + b"s/register_reply", {"id": "1", "method": "thing.lifetime.register_reply", "code": 0})
     kid = b"/sys/pkB/kid-1/"
     _, p = c.report({"a": 1}, None, 0, "kid-1")

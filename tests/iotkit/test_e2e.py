@@ -11,6 +11,7 @@ from iotlink_tools.sims.iotkit import EMQX, PLUGIN, Offline
 from .conftest import PK, PK2, Lines, device_config, script
 
 HANDLERS = r"""
+from iotlink.clouds import iotkit_config
 @dev.command
 def cmd(req):
     n = req.name
@@ -19,7 +20,7 @@ def cmd(req):
     if n == 'boom':
         raise ValueError('boom')
     if n == 'cfg':
-        dev.publish(*cloud.config_get(), qos=1)
+        dev.publish(*iotkit_config.config_get(cloud), qos=1)
         return {}
     if n == 'exit':
         stop.append(1)
@@ -145,6 +146,7 @@ def test_bad_input_does_not_stop_the_loop(sim, upy_run):
 
 
 GATEWAY = r"""
+from iotlink.clouds import iotkit_gateway
 n = [0]
 
 @dev.on('event')
@@ -172,7 +174,7 @@ def on_set(req):
 def on_status(ev, detail):
     if ev == 'up':  # EMQX builds: a device is online once something is sent for it
         dev.report({'gw': 1})
-        for dn, (pk, ok) in cloud.children().items():
+        for dn, (pk, ok) in iotkit_gateway.children(cloud).items():
             if ok:
                 dev.child(dn).report({'up': 1})
 

@@ -5,7 +5,7 @@ import json
 
 CODE = r"""
 import json
-from iotlink.clouds import iotkit
+from iotlink.clouds import iotkit, iotkit_config, iotkit_gateway
 
 def show(x):
     if isinstance(x, (bytes, bytearray)):
@@ -28,8 +28,8 @@ c = iotkit.Cloud({"cloud": {"type": "iotkit", "product_key": "hbtgIA0SuVw9lxjB",
 B = b"/sys/hbtgIA0SuVw9lxjB/AA:BB:CC:DD:22/"
 K = b"/sys/Rf4QSjbm65X45753/TEST_SW_000005/"
 out = [c.credentials(0), c.subscriptions(), c.report({"volt": 26, "s": "\u00e9"}, None, 0),
-       c.event("overheat", {"temp": 91.5}, 0), c.config_get(),
-       c.register("Rf4QSjbm65X45753", "TEST_SW_000005", "S01"), c.register("Rf4QSjbm65X45753", "k2", "S01")]
+       c.event("overheat", {"temp": 91.5}, 0), iotkit_config.config_get(c),
+       iotkit_gateway.register(c, "Rf4QSjbm65X45753", "TEST_SW_000005", "S01"), iotkit_gateway.register(c, "Rf4QSjbm65X45753", "k2", "S01")]
 for t, p in [(B + b"s/register_reply", b'{"id":"4","method":"thing.lifetime.register_reply","code":0,"data":{}}'),
              (B + b"c/register_reply", b'{"id":null,"method":"null_reply","code":500,"data":null}'),
              (B + b"s/event/property/post_reply", b'{"id":"1","method":"thing.event.property.post_reply","code":0}'),
@@ -40,7 +40,7 @@ for t, p in [(B + b"s/register_reply", b'{"id":"4","method":"thing.lifetime.regi
     r = c.decode(t, p)
     out.append(show(r))
     out.append(show(c.system(r, 0)))
-c.register("Rf4QSjbm65X45753", "TEST_SW_000005", "S01")
+iotkit_gateway.register(c, "Rf4QSjbm65X45753", "TEST_SW_000005", "S01")
 for t, p in [(B + b"c/service/reboot", b'{"id":"1757401234567003","method":"thing.service.reboot","params":{"delay":5}}'),
              (B + b"c/service/property/set", b'{"id":"s","method":"thing.service.property.set","params":{"powerstate":1}}'),
              (B + b"c/service/property/get", b'{"id":7,"method":"thing.service.property.get","params":["volt"]}'),
@@ -52,8 +52,8 @@ for t, p in [(B + b"c/service/reboot", b'{"id":"1757401234567003","method":"thin
     r = c.decode(t, p)
     out.append(show(r))
     out.append(show(c.reply(r, None if r.error else {"ok": 1}, r.error)))
-out.append(show(c.deregister("TEST_SW_000005")))
-out.append([c.acks, c.nacks, show(c.children())])
+out.append(show(iotkit_gateway.deregister(c, "TEST_SW_000005")))
+out.append([c.acks, c.nacks, show(iotkit_gateway.children(c))])
 print(json.dumps(show(out)))
 """
 

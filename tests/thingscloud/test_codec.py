@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from iotlink.clouds import thingscloud as tc
+from iotlink.clouds import thingscloud as tc, thingscloud_gateway, thingscloud_uplinks
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, EVENT, DATA, SYSTEM
 
@@ -83,8 +83,8 @@ def test_spec_topic_vectors():
     c = cloud()
     t, p = c.report({"temperature": 31.2, "humidity": 62.5}, None, 0)
     assert (t, p) == (b"attributes", '{"temperature":31.2,"humidity":62.5}')
-    assert c.attributes_get() == (b"attributes/get/1000", "{}")
-    assert c.attributes_get(["relay", "setpoint"], 7) == (b"attributes/get/7", '{"keys":["relay","setpoint"]}')
+    assert thingscloud_uplinks.attributes_get() == (b"attributes/get/1000", "{}")
+    assert thingscloud_uplinks.attributes_get(["relay", "setpoint"], 7) == (b"attributes/get/7", '{"keys":["relay","setpoint"]}')
     req = c.decode(b"command/send/77", b'{"method":"restart","params":{},"id":77}')
     assert (req.kind, req.name, req.params, req.error) == (COMMAND, "restart", {}, None)
     t, p = c.reply(req, {"ok": True}, None)
@@ -133,17 +133,17 @@ def test_command_ids_and_errors():
 
 def test_builders():
     c = cloud()
-    assert c.data("stream", b"\x01\x03\x04\x00") == (b"data/stream", b"\x01\x03\x04\x00")
-    assert c.data("s-1", "text") == (b"data/s-1", b"text")
+    assert thingscloud_uplinks.data("stream", b"\x01\x03\x04\x00") == (b"data/stream", b"\x01\x03\x04\x00")
+    assert thingscloud_uplinks.data("s-1", "text") == (b"data/s-1", b"text")
     with pytest.raises(ValueError):
-        c.data("a/b", b"x")
+        thingscloud_uplinks.data("a/b", b"x")
     assert c.event_report("otaCheck", None, 12) == (b"event/report/12", '{"method":"otaCheck","params":{}}')
-    t, p = c.command_reply("otaUpgrade", {"ota_result": 0}, 88)
+    t, p = thingscloud_uplinks.command_reply("otaUpgrade", {"ota_result": 0}, 88)
     assert t == b"command/reply/88" and js(p)["id"] == 88
     with pytest.raises(ValueError):
         c.report({"a": 1}, "svc", 0)
     with pytest.raises(ValueError):
-        c.attributes_get(None, "a/b")
+        thingscloud_uplinks.attributes_get(None, "a/b")
 
 
 def test_custom_data_down_stays_raw():
@@ -186,10 +186,10 @@ def test_gateway():
     c = cloud(gateway=True)
     t, p = c.report({"temp": 18.5}, None, 0, "addr1")
     assert t == b"gateway/attributes" and js(p) == {"addr1": {"temp": 18.5}}
-    assert c.gateway_report({"a": {"x": 1}, "b": {"y": 2}})[0] == b"gateway/attributes"
-    assert c.gateway_connect("a") == (b"gateway/connect", '{"device":"a"}')
-    assert c.gateway_disconnect("a") == (b"gateway/disconnect", '{"device":"a"}')
-    with pytest.raises(ValueError):
+    assert thingscloud_gateway.report({"a": {"x": 1}, "b": {"y": 2}})[0] == b"gateway/attributes"
+    assert thingscloud_gateway.connect("a") == (b"gateway/connect", '{"device":"a"}')
+    assert thingscloud_gateway.disconnect("a") == (b"gateway/disconnect", '{"device":"a"}')
+    with pytest.raises(NotImplementedError, match="^thingscloud: no sub-device events"):
         c.event("e", {}, 0, "addr1")
     r = c.decode(b"gateway/attributes/push", b'{"a1":{"relay":true},"a2":{"x":1},"junk":3}')
     assert r.kind == SYSTEM
@@ -266,10 +266,10 @@ def test_attributes_response_reused_but_never_stale():
     assert other is not r and r.params == {"result": 1, "message": "success"}
 
 
-def test_less_used_builders_load_on_first_use():
+def test_optional_builders_live_in_their_own_modules():
     c = cloud()
-    assert c.attributes_get(None, 3) == (b"attributes/get/3", "{}")
-    assert c.gateway_disconnect("k") == (b"gateway/disconnect", '{"device":"k"}')
+    assert thingscloud_uplinks.attributes_get(None, 3) == (b"attributes/get/3", "{}")
+    assert thingscloud_gateway.disconnect("k") == (b"gateway/disconnect", '{"device":"k"}')
     with pytest.raises(AttributeError):
         c.no_such_method
-    assert getattr(c, "RECEIVE_ONLY", True) is False and getattr(c, "service_key", 1) is None
+    assert c.RECEIVE_ONLY is False and c.service_key(None) == ""

@@ -18,7 +18,7 @@ from iotlink.apis.thingscloud import Client
 FW = os.urandom(20000 + 77)
 
 HANDLERS = r"""
-from iotlink.clouds import thingscloud_provision as tp, thingscloud_ota
+from iotlink.clouds import thingscloud_provision as tp, thingscloud_ota, thingscloud_uplinks
 cache = 'tc_cert.json'
 cfg1 = tp.provision(cfg, cache)
 cfg2 = tp.provision(cfg, cache)
@@ -35,13 +35,13 @@ def cmd(req):
     if n == 'boom':
         raise ValueError('boom')
     if n == 'get':
-        dev.publish(*cloud.attributes_get(req.params.get('keys'), 42), qos=1)
+        dev.publish(*thingscloud_uplinks.attributes_get(req.params.get('keys'), 42), qos=1)
         return {}
     if n == 'event':
         dev.event('alarm', {'code': 1390})
         return {}
     if n == 'up':
-        dev.publish(*cloud.data('stream', b'\x00\x01\xfe'), qos=1)
+        dev.publish(*thingscloud_uplinks.data('stream', b'\x00\x01\xfe'), qos=1)
         return {}
     if n == 'otaUpgrade':
         with open('fw.new', 'wb') as f:
@@ -180,6 +180,7 @@ def test_create_provision_connect_drive(sim, test_ca, upy_run, files):
 
 
 GATEWAY = r"""
+from iotlink.clouds import thingscloud_gateway
 dev = iotlink.connect(cfg)
 cloud = dev.cloud
 kid = dev.child('addr-1')
@@ -190,7 +191,7 @@ def cmd(req):
         stop.append(1)
         return {}
     if req.name == 'online':
-        dev.publish(*cloud.gateway_connect(req.params['device']), qos=1)
+        dev.publish(*thingscloud_gateway.connect(req.params['device']), qos=1)
         return {}
     return {'for': req.target, 'got': req.params}
 

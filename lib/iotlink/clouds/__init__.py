@@ -1,9 +1,11 @@
 """Cloud codecs: pure protocol code, one module per cloud, loaded on demand.
 
-Each module has a ``Cloud`` class built from the whole config dict.  It holds
-the checked endpoint (``ep``) and prebuilt topics, and turns app calls into
-(topic, payload) pairs and downlinks into ``Request`` objects.  No sockets, no
-clock reads: ``now`` (Unix seconds) is passed in.
+Each module has a ``Cloud`` class that keeps the one contract Device relies
+on (written down in base.py) and is built from the whole config dict.  It
+holds the checked endpoint (``ep``) and prebuilt topics, and turns app calls
+into (topic, payload) pairs and downlinks into ``Request`` objects.  No sockets, no clock reads: ``now``
+(Unix seconds) is passed in.  Optional parts of a cloud are modules named
+``<cloud>_<part>.py``, imported by whoever uses them.
 """
 
 import json
@@ -21,6 +23,14 @@ def load(cfg):
     kind = config.get(c, "type", str, choices=TYPES)
     mod = __import__("iotlink.clouds." + kind, None, None, ("Cloud",))
     return mod.Cloud(cfg)
+
+
+_SEP = (",", ":")
+
+
+def dumps(obj):
+    """Compact JSON, as every cloud wants it (no spaces)."""
+    return json.dumps(obj, separators=_SEP)
 
 
 def json_object(payload):

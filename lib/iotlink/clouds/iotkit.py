@@ -25,9 +25,11 @@ refused uplink reaches ``@dev.on("event")`` as Request(EVENT, "error",
 {"method", "id", "code", "data"}, target=child or None).
 
 The platform answers every report; its plain success answer is read in place
-(no JSON objects) and counted.  The gateway, config get and the other answers
-live in iotkit_more, imported on first use (``cloud.register()`` etc. work
-as methods all the same).
+(no JSON objects) and counted.  Optional parts are modules of their own:
+iotkit_gateway.py (register / deregister sub-devices; add_child() and
+remove_child() here use it), iotkit_config.py (config get),
+iotkit_answers.py (every answer but a report's plain success, imported when
+one arrives) and iotkit_errors.py (what is wrong with a malformed request).
 """
 
 import json
@@ -35,6 +37,7 @@ from micropython import const
 from .. import config, sign, log
 from ..errors import ConfigError
 from ..request import Request, COMMAND, SET, GET, SYSTEM
+from . import dumps
 
 CONFIG = "config"        # Request kind of thing.config.set and config/get answers
 E_BAD = const(400)       # reply code: the request was malformed
@@ -44,16 +47,9 @@ _REG = "thing.lifetime.register"
 _DEREG = "thing.lifetime.deregister"
 _CFG_GET = "thing.config.get"
 _POST = "thing.event.property.post"
-_SEP = (",", ":")
-# Cloud methods kept in iotkit_more (gateway, config get): loaded on first use
-_LAZY = ("register", "child_filter", "deregister", "children", "config_get")
 
 
-def dumps(obj):
-    return json.dumps(obj, separators=_SEP)
-
-
-def _check(v, what, under=False):
+def check_name(v, what, under=False):
     """A productKey / deviceName / model / event name: non-empty text that
     cannot break a topic (and, where ``under``, the clientId split)."""
     if not isinstance(v, str) or not v:
@@ -67,7 +63,7 @@ def _check(v, what, under=False):
 def _cfg(c, key, default=config.REQUIRED):
     v = config.get(c, key, str, default)
     try:
-        return _check(v, "cloud." + key, True)
+        return check_name(v, "cloud." + key, True)
     except ValueError as e:
         msg = str(e)
         if "'_'" in msg:
@@ -76,9 +72,9 @@ def _cfg(c, key, default=config.REQUIRED):
 
 
 class Cloud:
+    NAME = "iotkit"
+    RECEIVE_ONLY = False
     REPORT_AFTER_SET = True
-    RECEIVE_ONLY = False  # asked for on every report: answered here, not by __getattr__
-    service_key = None
 
     def __init__(self, cfg):
         c = cfg["cloud"]
@@ -102,14 +98,6 @@ class Cloud:
         self.acks = 0        # uplinks the cloud confirmed (code 0)
         self.nacks = 0       # uplinks it refused
 
-    def __getattr__(self, name):
-        # register(), child_filter(), deregister(), children(), config_get()
-        if name in _LAZY:
-            from . import iotkit_more
-            f = getattr(iotkit_more, name)
-            return lambda *a: f(self, *a)
-        raise AttributeError(name)
-
     # ----- session ---------------------------------------------------------
 
     def credentials(self, now):
@@ -130,7 +118,8 @@ class Cloud:
 
     # ----- uplinks ---------------------------------------------------------
 
-    def _up(self, topic, method, params, child=None):
+    def up(self, topic, method, params, child=None):
+        """(topic, payload) of a request up, remembered for its answer."""
         self._n += 1
         n = self._n
         p = self._pending
@@ -140,7 +129,8 @@ class Cloud:
         return topic, '{"id":"%d","method":%s,"params":%s}' % (
             n, '"thing.event.property.post"' if method == _POST else dumps(method), dumps(params))
 
-    def _where(self, target):
+    def topic_base(self, target):
+        """``/sys/{pk}/{dn}/`` of this device or of a registered sub-device."""
         if target is None:
             return self._base
         k = self._kids.get(target)
@@ -152,17 +142,17 @@ class Cloud:
         """thing.event.property.post (iotkit has no services: ``service`` is ignored)."""
         if not isinstance(props, dict):
             raise TypeError("properties must be a dict")
-        return self._up(self._post if target is None else
-                        self._where(target) + b"s/event/property/post", _POST, props, target)
+        return self.up(self._post if target is None else
+                        self.topic_base(target) + b"s/event/property/post", _POST, props, target)
 
     def event(self, name, params, now, target=None):
         """thing.event.{name}"""
-        _check(name, "event name")
+        check_name(name, "event name")
         if name == "property.post":
             raise ValueError("event name property.post is the property report")
         if params is not None and not isinstance(params, dict):
             raise TypeError("event params must be a dict")
-        return self._up(self._where(target) + b"s/event/" + name.encode(), "thing.event." + name,
+        return self.up(self.topic_base(target) + b"s/event/" + name.encode(), "thing.event." + name,
                         params or {}, target)
 
     # ----- downlinks -------------------------------------------------------
@@ -235,7 +225,7 @@ class Cloud:
                 if ok:
                     req.rid, req.params = rid, params
                     return req
-        from .iotkit_more import malformed  # says what is wrong
+        from .iotkit_errors import malformed  # says what is wrong
         return malformed(req, body, method)
 
     def reply(self, req, result, err):
@@ -251,18 +241,18 @@ class Cloud:
         else:
             return None
         try:
-            base = self._where(req.target)
+            base = self.topic_base(req.target)
         except ValueError:
             return None  # deregistered meanwhile: nobody to answer for
         return base + b"s/" + suffix.encode() + b"_reply", \
-            _answer(req.rid, "thing." + suffix.replace("/", ".") + "_reply", result, err,
+            answer(req.rid, "thing." + suffix.replace("/", ".") + "_reply", result, err,
                     E_BAD if req.error else E_FAILED)
 
 
     def system(self, req, now_ms):
         """Actions for Device._system: answers to our uplinks and the cloud's
         deregister of a sub-device (all but a report's plain success: in
-        iotkit_more)."""
+        iotkit_answers)."""
         if req is self._ok:  # a plain success answer to a report
             p = self._pending
             for i in range(len(p)):
@@ -272,11 +262,14 @@ class Cloud:
                     return ()
             log.debug("answer %s to no pending uplink", _POST)
             return ()
-        from .iotkit_more import system
+        from .iotkit_answers import system
         return system(self, req)
 
+    def service_key(self, service):
+        return service or ""
 
-def _answer(rid, method, result, err, code):
+
+def answer(rid, method, result, err, code):
     """A device reply; the result goes under ``data`` (DOC) and ``params``
     (what the server code reads)."""
     if err is None:
@@ -291,15 +284,17 @@ def add_child(dev, product_key, device_name, model):
     """Register a sub-device through the gateway session ``dev`` and return its
     handle (``.report()``, ``.event()``); its downlinks reach the handlers with
     ``req.target == device_name`` once the cloud has accepted it."""
-    dev.publish(*dev.cloud.register(product_key, device_name, model), qos=1)
+    from .iotkit_gateway import register
+    dev.publish(*register(dev.cloud, product_key, device_name, model), qos=1)
     return dev.child(device_name)
 
 
 def remove_child(dev, device_name):
     """Deregister a sub-device from the gateway side and stop its downlinks."""
+    from .iotkit_gateway import child_filter, deregister
     c = dev.cloud
-    f = c.child_filter(device_name)
-    dev.publish(*c.deregister(device_name), qos=1)
+    f = child_filter(c, device_name)
+    dev.publish(*deregister(c, device_name), qos=1)
     dev.unsubscribe(f)
 
 

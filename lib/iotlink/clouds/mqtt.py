@@ -13,18 +13,14 @@ With ``base`` = ``iotlink/<client_id>`` unless configured:
   down  {base}/down/message            any bytes, handed over untouched
 """
 
-import json
 from .. import config
 from ..request import Request, COMMAND, SET, GET, MESSAGE
-
-_DUMPS_SEP = (",", ":")
-
-
-def dumps(obj):
-    return json.dumps(obj, separators=_DUMPS_SEP)
+from . import dumps, json_object
 
 
 class Cloud:
+    NAME = "mqtt"
+    RECEIVE_ONLY = False
     REPORT_AFTER_SET = True
 
     def __init__(self, cfg):
@@ -60,12 +56,14 @@ class Cloud:
         """Messages to send after every (re)connect: (topic, payload, qos, retain)."""
         return ((self._status, b"online", 1, True),)
 
-    def report(self, props, service, now):
+    def report(self, props, service, now, target=None):
+        _no_target(target)
         if service:
             return self._report + b"/" + _name(service), dumps(props)
         return self._report, dumps(props)
 
-    def event(self, name, params, now):
+    def event(self, name, params, now, target=None):
+        _no_target(target)
         return self._up + b"event/" + _name(name), dumps(params or {})
 
     def decode(self, topic, payload):
@@ -84,12 +82,9 @@ class Cloud:
             return None
         req = Request(kind)
         try:
-            body = json.loads(payload) if payload else {}
-        except (ValueError, UnicodeError):
-            req.error = "payload is not UTF-8 JSON"
-            return req
-        if not isinstance(body, dict):
-            req.error = "payload must be a JSON object"
+            body = json_object(payload)
+        except ValueError as e:
+            req.error = str(e)
             return req
         rid = body.get("id")
         if isinstance(rid, (str, int)) and not isinstance(rid, bool):
@@ -128,6 +123,18 @@ class Cloud:
         else:
             body["error"] = err
         return self._reply, dumps(body)
+
+    def system(self, req, now_ms):
+        return ()  # no library-internal downlinks
+
+    def service_key(self, service):
+        """None and "" are one service to Device.state."""
+        return service or ""
+
+
+def _no_target(target):
+    if target is not None:
+        raise NotImplementedError("mqtt: no sub-devices")
 
 
 def _name(s):

@@ -40,6 +40,7 @@ _NAMES_MAX = const(32)
 
 
 class Cloud:
+    NAME = "sensecap"
     REPORT_AFTER_SET = False
     RECEIVE_ONLY = True  # Device refuses report()/event() before touching its state
 
@@ -128,6 +129,9 @@ class Cloud:
             self.latest.put(p["eui"], p["id"], p["value"], p["ts"], now_ms)
         req.kind = DATA
         return (("event", DATA, req),)
+
+    def service_key(self, service):
+        return service or ""
 
     # ----- for the app -----------------------------------------------------
 

@@ -30,23 +30,21 @@ its AccessToken.  Downlinks become:
 An ack payload that is not JSON reaches the app as raw bytes; the formats of
 the acks are unverified.  The plain success answer to a report
 ({"result": 1, "message": "success"}) is recognised without parsing and comes
-as one reused Request and params dict: copy what a handler keeps.  Events,
-attribute gets, data streams, app-built command replies and the gateway live
-in thingscloud_more, imported on first use (as methods all the same).  Gateway topics and payloads are provisional
-(third-party sources only, see docs/thingscloud.md).
+as one reused Request and params dict: copy what a handler keeps.  Optional
+parts are modules of their own, imported by the app that uses them or by this
+module where it needs them: thingscloud_uplinks.py (attribute gets, custom data
+streams, app-built command replies), thingscloud_gateway.py (sub-devices; its
+topics and payloads are provisional, from third-party sources only, see
+docs/thingscloud.md), thingscloud_ota.py, thingscloud_provision.py.
 """
 
-import json
 from micropython import const
 from .. import config
 from ..request import Request, COMMAND, SET, EVENT, DATA
-from . import json_object as _obj
+from . import dumps, json_object
 
-_SEP = (",", ":")
-_ID = const(1000)       # the id the vendor SDKs use for gets, events and replies
+ID = const(1000)        # the id the vendor SDKs use for gets, events and replies
 _IDENT_MAX = const(64)
-_LAZY = ("event_report", "attributes_get", "data", "command_reply", "gateway_report",
-         "gateway_connect", "gateway_disconnect", "system")
 
 # otaUpgrade reply codes (params.ota_result), as in the vendor's OTA demos;
 # what the platform makes of each failure code is unverified
@@ -54,10 +52,6 @@ OTA_OK = const(0)
 OTA_DOWNLOAD = const(1)
 OTA_VERIFY = const(3)
 OTA_FAILED = const(4)
-
-
-def dumps(obj):
-    return json.dumps(obj, separators=_SEP)
 
 
 def valid_ident(s):
@@ -78,7 +72,7 @@ def chip_id(mac):
     return "%X" % (mac[-3] << 16 | mac[-2] << 8 | mac[-1])
 
 
-def _id(v):
+def topic_id(v):
     """A topic id level from an int or str."""
     b = str(v).encode()
     if not b or b"/" in b or b"+" in b or b"#" in b:
@@ -86,18 +80,18 @@ def _id(v):
     return b
 
 
-def _ack(payload):
+def ack_body(payload):
     """An acknowledgement's body: a dict when JSON, else the raw bytes."""
     try:
-        return _obj(payload)
+        return json_object(payload)
     except ValueError:
         return payload
 
 
 class Cloud:
-    REPORT_AFTER_SET = True
-    RECEIVE_ONLY = False  # asked for on every report: answered here, not by __getattr__
-    service_key = None
+    NAME = "thingscloud"
+    RECEIVE_ONLY = False
+    REPORT_AFTER_SET = True  # attribute pushes have no ack topic
 
     def __init__(self, cfg):
         c = cfg["cloud"]
@@ -115,18 +109,10 @@ class Cloud:
                 raise config.ConfigError("cloud.streams: identifiers of letters, digits, '_' or '-'")
             subs.append(b"data/" + s.encode() + b"/set")
         if self.gateway:
-            from .thingscloud_more import GATEWAY_SUBS
+            from .thingscloud_gateway import GATEWAY_SUBS
             subs.extend(GATEWAY_SUBS)
         self._subs = tuple((t, 0) for t in subs)
         self._ok = Request(EVENT)  # the success attributes/response, reused: see decode()
-
-    def __getattr__(self, name):
-        # the builders used less often live in thingscloud_more, loaded on first use
-        if name in _LAZY:
-            from . import thingscloud_more
-            f = getattr(thingscloud_more, name)
-            return lambda *a: f(self, *a)
-        raise AttributeError(name)
 
     # ----- session ---------------------------------------------------------
 
@@ -154,14 +140,21 @@ class Cloud:
         if not isinstance(props, dict):
             raise TypeError("attributes must be a dict")
         if target is not None:
-            return self.gateway_report({target: props})
+            from .thingscloud_gateway import report
+            return report({target: props})
         return b"attributes", dumps(props)
 
     def event(self, name, params, now, target=None):
         """``event/report/1000`` {"method": name, "params": {...}}."""
         if target is not None:
-            raise ValueError("sub-device events: ThingsCloud documents no topic")
+            raise NotImplementedError("thingscloud: no sub-device events (no documented topic)")
         return self.event_report(name, params)
+
+    def event_report(self, name, params=None, id=ID):
+        """``event/report/<id>`` {"method": name, "params": {...}}."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("event name must be a non-empty string")
+        return b"event/report/" + topic_id(id), dumps({"method": name, "params": params or {}})
 
     # ----- downlinks -------------------------------------------------------
 
@@ -169,12 +162,12 @@ class Cloud:
         if topic == b"attributes/push":
             req = Request(SET)
             try:
-                req.params = _obj(payload)
+                req.params = json_object(payload)
             except ValueError as e:
                 req.error = str(e)
             return req
         if topic.startswith(b"command/send/"):
-            return self._command(Request(COMMAND, rid=(_tail(topic, 13), None)), payload)
+            return self.fill_command(Request(COMMAND, rid=(topic_tail(topic, 13), None)), payload)
         if topic.startswith(b"data/") and topic.endswith(b"/set") and len(topic) > 9:
             try:
                 name = topic[5:-4].decode()
@@ -196,22 +189,23 @@ class Cloud:
                 d["result"] = 1
                 d["message"] = "success"
                 return r
-            return Request(EVENT, "attributes/response", _ack(payload))
+            return Request(EVENT, "attributes/response", ack_body(payload))
         if topic.startswith(b"attributes/get/response/"):
-            from .thingscloud_more import get_response
+            from .thingscloud_uplinks import get_response
             return get_response(topic, payload)
         for p in (b"command/reply/response/", b"event/response/"):
             if topic.startswith(p):
-                return Request(EVENT, p[:-1].decode(), _ack(payload), rid=_tail(topic, len(p)))
+                return Request(EVENT, p[:-1].decode(), ack_body(payload), rid=topic_tail(topic, len(p)))
         if topic.startswith(b"gateway/"):
-            from .thingscloud_more import gateway
-            return gateway(self, topic, payload)
+            from .thingscloud_gateway import decode
+            return decode(self, topic, payload)
         return None
 
-    def _command(self, req, payload, body=None):
+    def fill_command(self, req, payload, body=None):
+        """``req`` (a COMMAND) filled from a command/send body."""
         try:
             if body is None:
-                body = _obj(payload)
+                body = json_object(payload)
         except ValueError as e:
             req.error = str(e)
             return req
@@ -236,11 +230,18 @@ class Cloud:
         if req.target is not None:
             return b"gateway/command/reply", dumps({"device": req.target, "command": cmd})
         if not tid:
-            tid = cid if cid is not None else _ID
-        return b"command/reply/" + _id(tid), dumps(cmd)
+            tid = cid if cid is not None else ID
+        return b"command/reply/" + topic_id(tid), dumps(cmd)
+
+    def system(self, req, now_ms):
+        """gateway/attributes/push: one SET per sub-device to the "set" handler."""
+        return [("event", SET, Request(SET, params=v, target=k)) for k, v in req.params]
+
+    def service_key(self, service):
+        return service or ""
 
 
-def _tail(topic, n):
+def topic_tail(topic, n):
     try:
         return topic[n:].decode()
     except UnicodeError:

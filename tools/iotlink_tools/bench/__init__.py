@@ -39,6 +39,9 @@ TARGET_HEAP_KB = 40
 TARGET_REPORT_ALLOC = 1024
 TARGET_RATE_RATIO = 0.5
 ROUNDS = 5
+# the MicroPython binary the scenarios run on (None: the venv's); main() sets
+# it from --micropython, e.g. a 32-bit build for a board's object sizes
+MICROPYTHON = None
 BREAKDOWN_ORDER = ("umqtt.simple", "iotlink.errors", "iotlink.log", "iotlink.clock",
                    "iotlink.request", "iotlink.outbox", "iotlink.config", "iotlink.sign",
                    "iotlink.tls", "iotlink.clouds")
@@ -223,7 +226,7 @@ def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None, r
     if romfs:
         args = [romfs, os.path.join(HERE, script)] + args
         script = "romfs_run.py"
-    cmd = upy.command(os.path.join(HERE, script), heap=heap, args=args)
+    cmd = upy.command(os.path.join(HERE, script), heap=heap, args=args, exe=MICROPYTHON)
     if target is not None:
         target.arm()
     try:
@@ -327,7 +330,7 @@ def breakdown(cfg_path, modules, mpy_dir, workdir, target):
     env["MICROPYPATH"] = ":".join([stub, ".frozen"])
     target.arm()
     try:
-        r = subprocess.run(upy.command(script, args=[cfg_path, ",".join(order)]), env=env,
+        r = subprocess.run(upy.command(script, args=[cfg_path, ",".join(order)], exe=MICROPYTHON), env=env,
                            capture_output=True, text=True, timeout=60)
     finally:
         target.active.clear()
@@ -355,9 +358,12 @@ def collect(workdir, only=None, log=print):
     res = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": "%s %s, %d CPUs, Python %s" % (platform.system(), platform.machine(),
                                                    os.cpu_count() or 0, platform.python_version()),
-           "micropython": subprocess.run([upy.micropython_exe(), "-c",
+           "micropython": subprocess.run([MICROPYTHON or upy.micropython_exe(), "-c",
                                           "import sys; print(sys.version)"],
                                          capture_output=True, text=True).stdout.strip(),
+           "bits": 64 if int(subprocess.run([MICROPYTHON or upy.micropython_exe(), "-c",
+                                             "import sys; print(sys.maxsize)"],
+                                            capture_output=True, text=True).stdout) > 2 ** 31 else 32,
            "clouds": {}, "skipped": {}}
     mpy = os.path.join(workdir, "mpy")
     compile_lib(mpy, with_umqtt=True)
@@ -480,8 +486,10 @@ def render(res):
              "scripts themselves are .py in both.  Rates are medians of %d interleaved rounds of up to "
              "2 s each (the mqtt ratio is the median of the per-round ratios); heap figures are medians.  "
              "The .mpy files hold bytecode only (no native code), so the xtensawin and armv6m files are the same size "
-             "(they would differ only for native code)." % ROUNDS + "  Figures are for the 64-bit unix port: objects there "
-             "are larger than on a 32-bit ESP32 or RP2040, so boards need less than shown.")
+             "(they would differ only for native code)." % ROUNDS + (
+                 "  Figures are for the 64-bit unix port: objects there are larger than on a 32-bit "
+                 "ESP32 or RP2040, so boards need less than shown." if res.get("bits", 64) == 64 else
+                 "  Figures are for a 32-bit unix port build: objects have a board's sizes."))
     if res.get("romfs_size"):
         L.append("In the ROMFS row the same .mpy files (all of lib/ and umqtt.simple, a %d-byte image "
                  "made with mpremote's ROMFS builder) are mounted with `vfs.VfsRom` and imported from "
@@ -630,7 +638,15 @@ def main(args=None):
     ap = argparse.ArgumentParser(prog="iotlink bench")
     ap.add_argument("--cloud", action="append", help="only these clouds (repeatable)")
     ap.add_argument("--out", default=os.path.join(paths.ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--micropython", metavar="PATH",
+                    help="run the scenarios on this MicroPython binary (default: the venv's), "
+                         "e.g. a 32-bit unix port for the object sizes of a board")
     ns = ap.parse_args(argv or [])
+    global MICROPYTHON
+    if ns.micropython:
+        if not os.access(ns.micropython, os.X_OK):
+            ap.error("--micropython: %s is not an executable file" % ns.micropython)
+        MICROPYTHON = os.path.abspath(ns.micropython)
     workdir = tempfile.mkdtemp(prefix="iotlink-bench-")
     try:
         only = set(ns.cloud) | {"mqtt"} if ns.cloud else None
