@@ -58,7 +58,8 @@ def err(e):
     """An exception as a short log text ("OSError 110", "ValueError: bad id")."""
     if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
         return "OSError %d" % e.args[0]
-    s = str(e)
+    # one line: mbedTLS texts come wrapped in newlines
+    s = " ".join(str(e).split())
     return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
 
 

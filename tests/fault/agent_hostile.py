@@ -54,5 +54,5 @@ while not stop and time.ticks_diff(time.ticks_ms(), t0) < run_ms:
     timed("poll", dev.poll, poll_ms)
 dev.poll(200)
 print("WORST", json.dumps(worst))
-print("ERROR", dev.error)
+print("ERROR", type(dev.error).__name__, dev.error)
 print("STATS", json.dumps(dev.stats))

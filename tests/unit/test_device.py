@@ -9,7 +9,7 @@ import shim
 from shim.net import SocketModule, FakeSocket, select as fake_select
 from shim.ticks import ticks_ms, ticks_diff
 
-from iotlink import device, AuthError
+from iotlink import mqtt_wire, AuthError
 from iotlink.device import Device
 
 from . import mqttwire as w
@@ -23,8 +23,8 @@ class Rig:
         self.clock = clock
         self.broker = w.Broker()
         self.net = SocketModule(factory=self.broker.accept, hosts={"broker.test": "10.1.2.3"})
-        monkeypatch.setattr(device, "socket", self.net)
-        monkeypatch.setattr(device, "select", fake_select)
+        monkeypatch.setattr(mqtt_wire, "socket", self.net)
+        monkeypatch.setattr(mqtt_wire, "select", fake_select)
         self.events = []
 
     def device(self, cloud=None, session=None):
@@ -68,7 +68,9 @@ def test_connect_packet_and_order(rig):
     s = rig.session
     assert rig.net.lookups == [("broker.test", 1883)]
     assert s.sock.connected_to == ("10.1.2.3", 1883)
-    assert s.sock.timeout == 10.0                     # cloud.timeout_ms default
+    # cloud.timeout_ms default: each packet's deadline; the socket itself
+    # polls (a blocking read could be held open byte by byte)
+    assert dev._link.timeout_ms == 10000 and s.sock.timeout == 0
     assert [k for k, _, _ in s.packets] == [w.CONNECT, w.SUBSCRIBE, w.PUBLISH]
     c = s.connect
     assert (c["protocol"], c["level"], c["clean"], c["keepalive"]) == (b"MQTT", 4, True, 10)
@@ -242,7 +244,7 @@ def test_packet_ids_wrap_from_65535_to_1(rig):
     dev = rig.device()
     dev.connect()
     before = len(rig.session.published())
-    dev._client.pid = 65533
+    dev._pid = 65533
     for n in range(5):
         dev.report({"n": n})
     pids = [p["pid"] for p in rig.session.published()[before:]]
@@ -515,7 +517,7 @@ def test_a_full_inbox_answers_busy_instead_of_dropping_silently(rig):
     for i in range(5):   # all arrive before the loop runs a handler
         rig.downlink(b"/down/command/ping", {"id": "f%d" % i}, pid=10 + i)
     for _ in range(5):
-        dev._client.wait_msg()
+        dev._link.packet(dev._on_msg)
     dev.poll(500)
     assert ran == ["f0", "f1"]
     replies = {r["id"]: r for r in rig.replies()}
