@@ -183,13 +183,17 @@ class Device:
             raise ValueError("qos must be 0 or 1")
         if not isinstance(topic, (bytes, bytearray)) or not topic:
             raise ValueError("topic must be non-empty bytes or str")
-        dropped = self._out.put((topic, payload, qos, retain))
-        self.stats["queued"] += 1
-        if dropped is not None:
-            self.stats["dropped"] += 1
-            log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
+        self._put((topic, payload, qos, retain))
         if self.connected:
             self._flush(time.ticks_ms())
+
+    def _put(self, item):
+        """Into the outbox, counted: whatever is queued is in time sent or
+        dropped, so queued - sent - dropped is what the outbox holds."""
+        self.stats["queued"] += 1
+        if self._out.put(item) is not None:
+            self.stats["dropped"] += 1
+            log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
 
     def _flush(self, until):
         """Send queued messages in order until the outbox is empty or ``until``
@@ -525,6 +529,8 @@ class Device:
         return f(service) if f else (service or "")
 
     def _reply(self, req, result, err):
+        if err is not None:
+            err = log.mask(err)  # a handler's text may quote a secret
         try:
             out = self.cloud.reply(req, result, err)
         except Exception as e:

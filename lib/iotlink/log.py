@@ -10,10 +10,14 @@ _secrets = []
 sink = None  # callable(line) to redirect output (tests, a display)
 
 
-def secret(value):
-    """Mask ``value`` (str or bytes) in all later log lines."""
+def secret(value, replaces=None):
+    """Mask ``value`` (str or bytes) in all later log lines (and error replies),
+    in place of ``replaces``: a password derived anew every hour keeps the
+    list short."""
     if isinstance(value, bytes):
         value = value.decode()
+    if replaces in _secrets:
+        _secrets.remove(replaces)
     if value and len(value) >= 3 and value not in _secrets:
         _secrets.append(value)
         # longest first: a short secret inside a long one must not unmask its rest

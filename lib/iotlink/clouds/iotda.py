@@ -44,7 +44,7 @@ they were defined here.
 
 import json
 from micropython import const
-from .. import config, sign
+from .. import config, sign, log
 from ..clock import ymdh, compact
 from ..request import Request, COMMAND, SET, GET, SYSTEM
 
@@ -87,6 +87,7 @@ class Cloud:
         self.ep = config.endpoint(c, 8883, True, 120, ka_lo=30, ka_hi=1200)
         self.device_id = did = g(c, "device_id", str)
         self.secret = g(c, "secret", str, None)
+        self._pws = ()   # the HMAC passwords registered with log.secret
         self.scope = g(c, "scope_id", str, None)
         if not config.word(did, _ID_MAX) or c.get("group_secret") is not None or \
                 self.secret is None and not self.ep["cert"]:
@@ -129,9 +130,15 @@ class Cloud:
             if scope:
                 return did + "_0_" + self.scope, did, None
             return "%s_0_%d_%s" % (did, self.sign_type, ts), did, None
-        # password: HMAC-SHA256(key=timestamp YYYYMMDDHH, msg=secret) in hex
-        return ("%s_0_%s%d_%s" % (did, scope, self.sign_type, ts), did,
-                sign.hmac_sha256_hex(ts, self.secret))
+        # password: HMAC-SHA256(key=timestamp YYYYMMDDHH, msg=secret) in hex;
+        # masked like the secret (with sign_type 0 it never expires), the
+        # previous hour's too
+        pw = sign.hmac_sha256_hex(ts, self.secret)
+        old = self._pws
+        if pw not in old:
+            log.secret(pw, old[0] if len(old) > 1 else None)
+            self._pws = (old[-1], pw) if old else (pw,)
+        return "%s_0_%s%d_%s" % (did, scope, self.sign_type, ts), did, pw
 
     def subscriptions(self):
         return self._subs
