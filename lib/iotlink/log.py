@@ -60,8 +60,9 @@ def info(msg, *args):
 
 def err(e):
     """An exception as a short log text ("OSError 110", "ValueError: bad id")."""
-    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
-        return "OSError %d" % e.args[0]
+    a = e.args
+    if isinstance(e, OSError) and a and isinstance(a[0], int):
+        return "OSError %d: %s" % a[:2] if len(a) > 1 and isinstance(a[1], str) else "OSError %d" % a[0]
     # one line: mbedTLS texts come wrapped in newlines
     s = " ".join(str(e).split())
     return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__

@@ -172,7 +172,7 @@ class Link:
     def _left(self, end):
         left = time.ticks_diff(end, time.ticks_ms())
         if left <= 0:
-            raise OSError("packet not complete within %d ms" % self.timeout_ms)
+            raise OSError(110, "packet not complete within %d ms" % self.timeout_ms)
         return left
 
     def _wait(self, end, mask):
