@@ -6,17 +6,15 @@ AssertionError or IndexError from umqtt), not run a handler for a packet it
 refused, reconnect, and answer the next command."""
 
 import json
-import os
 import threading
 
 import pytest
 
 from iotlink_tools import upy
 
-from .conftest import Agent
+from .conftest import Agent, AGENT
 from .hostile import HostileBroker
 
-AGENT = os.path.join(os.path.dirname(__file__), "agent_hostile.py")
 TIMEOUT_MS = 1000       # cloud.timeout_ms: the deadline of one packet
 POLL_MS = 100
 BOUND_MS = 3 * TIMEOUT_MS   # generous: poll_ms + one deadline is the promise
@@ -42,7 +40,7 @@ class HostileAgent(Agent):
         self.console = None
 
     def log(self):
-        return [l[4:] for l in self.lines if l.startswith("LOG ")]
+        return [l for l in self.lines if l.startswith("iotlink ")]
 
 
 @pytest.fixture
