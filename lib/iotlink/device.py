@@ -5,21 +5,18 @@ cloud codec (``iotlink.clouds.*``) only turns values into topics and payloads.
 
 What it adds to umqtt.simple, and why:
 
-* a socket timeout on every blocking step, kept in force after umqtt's
-  ``setblocking(True)`` (which would otherwise clear it), so a stalled broker
-  or a half-open link can never hang the board;
+* every packet read and written against a deadline (``mqtt_wire``, which
+  also holds every workaround for umqtt's defects): a stalled, trickling or
+  malformed broker ends the link instead of hanging the board, and
+  ``poll(ms)`` returns within ms plus one ``timeout_ms``;
 * PINGREQ when idle and a dead-link verdict when nothing at all arrives for
   1.5 x keepalive (umqtt sends no pings by itself);
-* reconnect with jittered exponential backoff, fresh credentials per attempt
-  (time-based passwords), resubscription after every CONNACK;
+* reconnect with jittered exponential backoff (prompt after a link that
+  worked), fresh credentials per attempt (time-based passwords),
+  resubscription after every CONNACK;
 * an outbox: reports made while offline are kept (bounded) and sent in order;
-* handlers run from ``poll()``, never inside umqtt's callback, because a QoS 1
-  publish from the callback would re-enter ``wait_msg``;
-* fixes for umqtt defects: SUBSCRIBE length for long topics (one packet for all
-  filters), packet ids wrapped at 65535, a PUBACK wait with a deadline,
-  oversize downlinks drained instead of allocated, the 1.3.x ``ussl`` import
-  on firmware that only has ``ssl``.  SUBSCRIBE and PUBLISH are written here;
-  umqtt does CONNECT, reading (``wait_msg``), PINGREQ and DISCONNECT.
+* handlers run from ``poll()``, never while a packet is being read, because a
+  QoS 1 publish from there would read packets inside a packet read.
 
 The codec is called through the contract written down in ``clouds/base.py``,
 with the same signatures for every cloud.  What a session needs only sometimes is imported
@@ -31,105 +28,16 @@ downlinks), ``child``, ``retry`` and ``tls``.
 
 import sys
 import time
-import select
-import socket
-from micropython import const
 
 from . import log, clock, config
-from .errors import AuthError, ConfigError
+from .errors import AuthError, ConfigError, ProtocolError
 from .outbox import Outbox
 from .request import COMMAND, SET, GET, SYSTEM
+from .mqtt_wire import Net, Tls, PUBLISH, PUBACK, SUBACK, UNSUBACK, write_publish, \
+    subscribe_packet
 
-_POLLIN = const(1)
 _EV_UP = "up"
 _EV_AUTH = "auth"
-
-
-class _Net:
-    """Stands in for umqtt.simple's ``socket`` module while it connects: every
-    new socket gets the session timeout, and each host is resolved once
-    (DNS has no timeout on MicroPython and can hang while Wi-Fi is half up)."""
-
-    def __init__(self):
-        self.timeout = 10
-        self.cache = {}
-
-    def socket(self, *args):
-        s = socket.socket(*args)
-        s.settimeout(self.timeout)
-        try:
-            # IPPROTO_TCP, TCP_NODELAY: a packet goes out in several small
-            # writes; with Nagle each QoS 1 publish waits on a delayed ACK
-            s.setsockopt(6, 1, 1)
-        except Exception:
-            pass
-        return s
-
-    def getaddrinfo(self, host, port, *args):
-        key = (host, port)
-        ai = self.cache.get(key)
-        if ai is None:
-            ai = socket.getaddrinfo(host, port, *args)
-            self.cache[key] = ai
-        return ai
-
-    def __getattr__(self, name):
-        return getattr(socket, name)
-
-
-class _Link:
-    """The socket as umqtt sees it once connected.
-
-    Reads are whole (a stalled peer raises instead of returning short), EOF and
-    timeouts raise OSError, ``setblocking`` is ignored so the timeout stays,
-    and a read larger than ``limit`` is drained in small chunks and reported
-    as ``dropped`` instead of allocating an attacker-sized buffer.
-    """
-
-    def __init__(self, sock, limit):
-        self.sock = sock
-        self.limit = limit
-        self.dropped = 0
-        self.rx = self.tx = time.ticks_ms()
-
-    def read(self, n):
-        if n == 0:
-            return b""
-        if n > self.limit:
-            left = n
-            while left:
-                left -= len(self._read(min(left, 256)))
-            self.dropped = n
-            return b""
-        return self._read(n)
-
-    def _read(self, n):
-        b = self.sock.read(n)
-        if not b:
-            raise OSError(-1 if b == b"" else 110)
-        while len(b) < n:
-            more = self.sock.read(n - len(b))
-            if not more:
-                raise OSError(-1 if more == b"" else 110)
-            b += more
-        self.rx = time.ticks_ms()
-        return b
-
-    def write(self, buf, n=None):
-        want = len(buf) if n is None else n
-        r = self.sock.write(buf) if n is None else self.sock.write(buf, n)
-        if r is not None and r < want:
-            raise OSError(110)  # timed out part way: the stream is broken
-        self.tx = time.ticks_ms()
-        return r
-
-    def setblocking(self, flag):
-        pass
-
-    settimeout = setblocking  # the session timeout stays, whatever umqtt asks
-
-    def close(self):
-        self.sock.close()
 
 
 class Device:
@@ -150,12 +58,11 @@ class Device:
         if mqtt is None:
             from umqtt import simple as mqtt
         self._mqtt = mqtt
-        self._net = _Net()
-        self._net.timeout = self.cloud.ep["timeout_ms"] / 1000
+        self._net = Net(self.cloud.ep["timeout_ms"])
         self._ctx = None
         self._client = None
         self._link = None
-        self._poller = None
+        self._pid = 0
         self._hdr = bytearray(7)  # PUBLISH fixed header + topic length, reused
         self.connected = False
         self.error = None   # last AuthError, for the app to show
@@ -273,15 +180,22 @@ class Device:
             raise ValueError("qos must be 0 or 1")
         if not isinstance(topic, (bytes, bytearray)) or not topic:
             raise ValueError("topic must be non-empty bytes or str")
-        dropped = self._out.put((topic, payload, qos, retain))
+        self._put((topic, payload, qos, retain))
+        if self.connected:
+            self._flush(time.ticks_ms())
+
+    def _put(self, item):
+        """Into the outbox, counted: whatever is queued is in time sent or
+        dropped, so queued - sent - dropped is what the outbox holds."""
         self.stats["queued"] += 1
-        if dropped is not None:
+        if self._out.put(item) is not None:
             self.stats["dropped"] += 1
             log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
-        if self.connected:
-            self._flush()
 
-    def _flush(self):
+    def _flush(self, until):
+        """Send queued messages in order until the outbox is empty or ``until``
+        has passed (at least one goes out per call): a slow broker holds a
+        call for at most one more PUBACK wait."""
         try:
             while True:
                 item = self._out.peek()
@@ -290,49 +204,33 @@ class Device:
                 self._publish(*item)
                 self._out.pop()  # only once sent (PUBACK for QoS 1)
                 self.stats["sent"] += 1
+                if time.ticks_diff(until, time.ticks_ms()) <= 0:
+                    return
         except Exception as e:
             self._lost(e)
 
     def _publish(self, topic, msg, qos, retain):
-        """PUBLISH written here rather than by umqtt: packet ids wrap at 65535
-        (umqtt's grow past it and go out as 0), the PUBACK wait has a deadline,
-        and one published umqtt revision raises on every QoS 1 publish."""
-        c, link, h = self._client, self._link, self._hdr
-        sz = 2 + len(topic) + len(msg) + (2 if qos else 0)
-        h[0] = 0x30 | qos << 1 | retain
-        i = 1
-        while sz > 0x7F:
-            h[i] = (sz & 0x7F) | 0x80
-            sz >>= 7
-            i += 1
-        h[i] = sz
-        h[i + 1] = len(topic) >> 8
-        h[i + 2] = len(topic) & 0xFF
-        link.write(h, i + 3)
-        link.write(topic)
+        """PUBLISH written by mqtt_wire, not umqtt (see there why)."""
+        pid = 0
         if qos:
-            c.pid = c.pid % 65535 + 1
-            pid = c.pid
-            h[0] = pid >> 8
-            h[1] = pid & 0xFF
-            link.write(h, 2)
-        link.write(msg)
+            pid = self._pid = self._pid % 65535 + 1
+        write_publish(self._link, self._hdr, topic, msg, qos, retain, pid)
         if qos:
-            self._await(0x40, pid, "PUBACK")
+            self._await(PUBACK, pid, "PUBACK")
 
     def _await(self, op, pid, name):
         """Read packets until the ack ``op`` for ``pid``; return its body after
-        the packet id.  Downlinks on the way go to the callback as usual;
-        anything else is read whole and dropped so the stream stays in step."""
-        c, link = self._client, self._link
-        end = time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"])
-        while time.ticks_diff(end, time.ticks_ms()) > 0:
-            if _ready(self._poller, max(0, time.ticks_diff(end, time.ticks_ms()))):
-                got = c.wait_msg()
-                if got is None or got & 0xF0 == 0x30:
-                    continue  # PINGRESP or a downlink, already handled
-                body = link.read(c._recv_len())
-                if got == op and len(body) >= 2 and body[0] << 8 | body[1] == pid:
+        the packet id.  Downlinks on the way go to _on_msg as usual; other
+        acks are dropped."""
+        link = self._link
+        end = link._end()
+        while True:
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                break
+            if link.ready(left):
+                got, body = link.packet(self._on_msg)
+                if got == op and body[0] << 8 | body[1] == pid:
                     return body[2:]
         raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
 
@@ -344,7 +242,9 @@ class Device:
         e = self._attempt()
         if isinstance(e, AuthError):
             raise e
-        return e is None
+        if e is None and len(self._out):
+            self._flush(time.ticks_add(time.ticks_ms(), self.cloud.ep["timeout_ms"]))
+        return self.connected
 
     def _attempt(self):
         """One connect attempt; the exception it ended with, or None when up.
@@ -359,6 +259,8 @@ class Device:
             self._status(_EV_AUTH, e)
             return e
         except Exception as e:
+            if isinstance(e, ProtocolError):
+                self.error = e
             log.warn("connect failed: %s", _err(e))
             from .retry import schedule
             schedule(self)
@@ -377,8 +279,11 @@ class Device:
                 self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
             ctx = self._ctx
         mod = self._mqtt
+        tls = Tls(ctx, ep["host"]) if ctx is not None else None
+        # 1.3.x takes ``ssl`` as a flag and imports ``ussl``; >= 1.4 calls
+        # ssl.wrap_socket(): Tls is both
         c = mod.MQTTClient(_b(cid), ep["host"], ep["port"], _b(user), _b(pw),
-                           keepalive=ep["keepalive"], ssl=ctx or False)
+                           keepalive=ep["keepalive"], ssl=tls or False)
         c.set_callback(self._on_msg)
         will = cloud.will()
         if will:
@@ -386,15 +291,18 @@ class Device:
         mod_socket = mod.socket
         mod.socket = self._net
         had_ussl = sys.modules.get("ussl")
-        if ctx is not None:
-            from .tls import Ussl
-            sys.modules["ussl"] = Ussl(ctx, ep["host"])
+        if tls is not None:
+            sys.modules["ussl"] = tls
         try:
             c.connect()
         except mod.MQTTException as e:
             self._close_sock(c)
             from .retry import refusal
             raise refusal(e.args[0] if e.args else 0, ep)
+        except (AssertionError, IndexError) as e:
+            # umqtt's own checks of the CONNACK, in versions that differ
+            self._close_sock(c)
+            raise ProtocolError("malformed CONNACK (%s)" % type(e).__name__)
         except Exception:
             self._close_sock(c)
             self._net.cache.clear()  # the address may have moved
@@ -405,23 +313,21 @@ class Device:
                 sys.modules.pop("ussl", None)
             else:
                 sys.modules["ussl"] = had_ussl
-        raw = c.sock
-        link = _Link(raw, self.opts["max_payload"])
-        c.sock = link
+        link = c.sock
+        link.limit = self.opts["max_payload"]
         self._client, self._link = c, link
-        p = select.poll()
-        p.register(raw, _POLLIN)
-        self._poller = p
         try:
             self._subscribe(tuple(cloud.subscriptions()) + tuple(self._extra))
             for topic, payload, qos, retain in cloud.on_connect(clock.now()):
                 self._publish(topic, payload, qos, retain)
         except Exception:
             self._close_sock(c)
-            self._client = None
+            self._client = self._link = None
             raise
+        link.up()
         self.connected = True
-        self.error = None
+        if isinstance(self.error, AuthError):
+            self.error = None   # a ProtocolError stays for the app to see
         self._up_since = time.ticks_ms()
         self._last_ping = self._up_since
         self.stats["connects"] += 1
@@ -430,36 +336,18 @@ class Device:
         self._ever_up = True
         log.info("connected to %s:%d%s", ep["host"], ep["port"], " (TLS)" if ctx else "")
         self._status(_EV_UP, None)
-        self._flush()
 
     def _subscribe(self, filters):
         """One SUBSCRIBE for all filters (or an UNSUBSCRIBE when their qos is
-        None), with a proper variable-length size (umqtt <= 1.7 writes one
-        byte and breaks on topics over ~120 bytes)."""
+        None), written by mqtt_wire."""
         if not filters:
             return
-        c = self._client
-        c.pid = c.pid % 65535 + 1
-        pid = c.pid
-        unsub = filters[0][1] is None
-        body = bytearray((pid >> 8, pid & 0xFF))
-        for topic, qos in filters:
-            body += bytes((len(topic) >> 8, len(topic) & 0xFF))
-            body += topic
-            if not unsub:
-                body.append(qos)
-        n = len(body)
-        hdr = bytearray((0xA2 if unsub else 0x82,))
-        while True:
-            hdr.append(n & 0x7F | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                break
-        self._link.write(hdr + body)
-        if unsub:
-            self._await(0xB0, pid, "UNSUBACK")
+        pid = self._pid = self._pid % 65535 + 1
+        self._link.write(subscribe_packet(filters, pid))
+        if filters[0][1] is None:
+            self._await(UNSUBACK, pid, "UNSUBACK")
             return
-        for i, code in enumerate(self._await(0x90, pid, "SUBACK")):
+        for i, code in enumerate(self._await(SUBACK, pid, "SUBACK")):
             if code & 0x80:
                 raise OSError("subscription refused: %s" % filters[i][0].decode())
 
@@ -472,11 +360,16 @@ class Device:
 
     def _lost(self, e):
         """The link failed: close it; retry.lost counts it and plans the reconnect."""
+        link = self._link
+        # working: the broker sent something after the session was set up
+        worked = link is not None and time.ticks_diff(link.rx, self._up_since) > 0
         if self._client:
             self._close_sock(self._client)
-        self._client = self._link = self._poller = None
+        self._client = self._link = None
+        if isinstance(e, ProtocolError):
+            self.error = e
         from .retry import lost
-        lost(self, e)
+        lost(self, e, worked)
 
     def disconnect(self):
         """Close the session cleanly (DISCONNECT: no last will)."""
@@ -486,7 +379,7 @@ class Device:
                 c.disconnect()
             except Exception:
                 self._close_sock(c)
-        self._client = self._link = self._poller = None
+        self._client = self._link = None
         self.connected = False
 
     # ----- the loop --------------------------------------------------------
@@ -509,12 +402,11 @@ class Device:
                 try:
                     wait = min(self._keepalive(), coalesced_in)
                     if len(self._out):
-                        self._flush()
-                    if self.connected and _ready(self._poller, max(0, min(left, wait))):
-                        op = self._client.wait_msg()
-                        if op is not None and op & 0xF0 != 0x30:
-                            # an ack nobody waits for: read it whole, keep in step
-                            self._link.read(self._client._recv_len())
+                        self._flush(deadline)
+                    if self.connected and self._link.ready(max(0, min(left, wait))):
+                        # one whole packet within one deadline; an ack nobody
+                        # waits for is dropped
+                        self._link.packet(self._on_msg)
                 except Exception as e:
                     self._lost(e)
             elif left > 0:
@@ -545,7 +437,7 @@ class Device:
         return max(20, min(due, ka + ka // 2 - quiet))
 
     def _on_msg(self, topic, msg):
-        # Runs inside umqtt's wait_msg: only queue, never publish here.
+        # Runs inside a packet read: only queue, never publish here.
         link = self._link
         if link is not None and link.dropped:
             self.stats["bad_input"] += 1
@@ -635,6 +527,8 @@ class Device:
         return self.cloud.service_key(service)
 
     def _reply(self, req, result, err):
+        if err is not None:
+            err = log.mask(err)  # a handler's text may quote a secret
         try:
             out = self.cloud.reply(req, result, err)
         except Exception as e:
@@ -652,14 +546,6 @@ class Device:
                 fn(event, detail)
             except Exception as e:
                 log.warn("status handler raised %s", _err(e))
-
-
-def _ready(poller, ms):
-    """True when the socket is readable within ``ms``; ipoll() reuses its
-    result tuple where poll() would allocate a list on every call."""
-    for _ in poller.ipoll(ms):
-        return True
-    return False
 
 
 def _b(v):

@@ -11,3 +11,8 @@ class AuthError(Exception):
     def __init__(self, code, msg):
         super().__init__(msg)
         self.code = code
+
+
+class ProtocolError(OSError):
+    """The broker broke MQTT 3.1.1 (a malformed or unexpected packet): the link
+    is closed and made again."""

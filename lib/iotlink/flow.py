@@ -54,7 +54,5 @@ def refuse_busy(dev, topic, msg):
         out = None
     if out is not None:
         p = out[1]
-        if dev._out.put((out[0], p.encode() if isinstance(p, str) else p,
-                         dev.opts["qos"], False)) is not None:
-            dev.stats["dropped"] += 1
+        dev._put((out[0], p.encode() if isinstance(p, str) else p, dev.opts["qos"], False))
         dev.stats["replies"] += 1

@@ -10,10 +10,14 @@ _secrets = []
 sink = None  # callable(line) to redirect output (tests, a display)
 
 
-def secret(value):
-    """Mask ``value`` (str or bytes) in all later log lines."""
+def secret(value, replaces=None):
+    """Mask ``value`` (str or bytes) in all later log lines (and error replies),
+    in place of ``replaces``: a password derived anew every hour keeps the
+    list short."""
     if isinstance(value, bytes):
         value = value.decode()
+    if replaces in _secrets:
+        _secrets.remove(replaces)
     if value and len(value) >= 3 and value not in _secrets:
         _secrets.append(value)
         # longest first: a short secret inside a long one must not unmask its rest
@@ -56,9 +60,11 @@ def info(msg, *args):
 
 def err(e):
     """An exception as a short log text ("OSError 110", "ValueError: bad id")."""
-    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
-        return "OSError %d" % e.args[0]
-    s = str(e)
+    a = e.args
+    if isinstance(e, OSError) and a and isinstance(a[0], int):
+        return "OSError %d: %s" % a[:2] if len(a) > 1 and isinstance(a[1], str) else "OSError %d" % a[0]
+    # one line: mbedTLS texts come wrapped in newlines
+    s = " ".join(str(e).split())
     return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
 
 

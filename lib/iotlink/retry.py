@@ -15,26 +15,30 @@ def delay_ms(opts, attempts):
     return d // 2 + random.getrandbits(16) * (d // 2) // 65535
 
 
-def schedule(s):
-    """Plan session ``s``'s next attempt (see delay_ms)."""
+def schedule(s, why=None):
+    """Plan session ``s``'s next attempt (see delay_ms); with ``why`` the
+    plan goes on that warning line, so a lost link logs one line."""
     d = delay_ms(s.opts, s._attempts)
     s._attempts += 1
     s._next_try = time.ticks_add(time.ticks_ms(), d)
-    log.info("retry in %d ms", d)
+    if why:
+        log.warn("%sretry in %d ms", why, d)
+    else:
+        log.info("retry in %d ms", d)
 
 
-def lost(s, e):
+def lost(s, e, worked=False):
     """Session ``s`` lost its link (its transport already closed): count it,
-    start the backoff afresh if the link had been up stable_ms, plan the
-    reconnect and tell the status handler."""
+    plan the reconnect and tell the status handler.  A link that ``worked``
+    (the peer answered after it was set up) or stayed up stable_ms gets a
+    prompt first retry; only failed attempts escalate the backoff."""
     s.stats["link_errors"] += 1
     was = s.connected
     s.connected = False
-    if was and time.ticks_diff(time.ticks_ms(), s._up_since) >= s.opts["stable_ms"]:
+    if was and (worked or time.ticks_diff(time.ticks_ms(), s._up_since) >= s.opts["stable_ms"]):
         s._attempts = 0
     why = log.err(e)
-    log.warn("link lost: %s", why)
-    schedule(s)
+    schedule(s, "link lost: %s; " % why)
     if was:
         s._status("down", why)
 

@@ -9,7 +9,7 @@ import shim
 from shim.net import SocketModule, FakeSocket, select as fake_select
 from shim.ticks import ticks_ms, ticks_diff
 
-from iotlink import device, AuthError
+from iotlink import mqtt_wire, AuthError
 from iotlink.device import Device
 
 from . import mqttwire as w
@@ -23,8 +23,8 @@ class Rig:
         self.clock = clock
         self.broker = w.Broker()
         self.net = SocketModule(factory=self.broker.accept, hosts={"broker.test": "10.1.2.3"})
-        monkeypatch.setattr(device, "socket", self.net)
-        monkeypatch.setattr(device, "select", fake_select)
+        monkeypatch.setattr(mqtt_wire, "socket", self.net)
+        monkeypatch.setattr(mqtt_wire, "select", fake_select)
         self.events = []
 
     def device(self, cloud=None, session=None):
@@ -68,7 +68,9 @@ def test_connect_packet_and_order(rig):
     s = rig.session
     assert rig.net.lookups == [("broker.test", 1883)]
     assert s.sock.connected_to == ("10.1.2.3", 1883)
-    assert s.sock.timeout == 10.0                     # cloud.timeout_ms default
+    # cloud.timeout_ms default: each packet's deadline; the socket itself
+    # polls (a blocking read could be held open byte by byte)
+    assert dev._link.timeout_ms == 10000 and s.sock.timeout == 0
     assert [k for k, _, _ in s.packets] == [w.CONNECT, w.SUBSCRIBE, w.PUBLISH]
     c = s.connect
     assert (c["protocol"], c["level"], c["clean"], c["keepalive"]) == (b"MQTT", 4, True, 10)
@@ -242,7 +244,7 @@ def test_packet_ids_wrap_from_65535_to_1(rig):
     dev = rig.device()
     dev.connect()
     before = len(rig.session.published())
-    dev._client.pid = 65533
+    dev._pid = 65533
     for n in range(5):
         dev.report({"n": n})
     pids = [p["pid"] for p in rig.session.published()[before:]]
@@ -562,10 +564,125 @@ def test_a_full_inbox_answers_busy_instead_of_dropping_silently(rig):
     for i in range(5):   # all arrive before the loop runs a handler
         rig.downlink(b"/down/command/ping", {"id": "f%d" % i}, pid=10 + i)
     for _ in range(5):
-        dev._client.wait_msg()
+        dev._link.packet(dev._on_msg)
     dev.poll(500)
     assert ran == ["f0", "f1"]
     replies = {r["id"]: r for r in rig.replies()}
     assert set(replies) == {"f0", "f1", "f2", "f3", "f4"}          # every sender is answered
     assert all(not replies[i]["ok"] and "busy" in replies[i]["error"] for i in ("f2", "f3", "f4"))
     assert dev.stats["inbox_dropped"] == 3 and dev.stats["dropped"] == 0
+
+
+# ----- hostile packets, backoff, accounting, secrets ---------------------------
+
+HOSTILE = {
+    "5-byte remaining length": b"\x30\x80\x80\x80\x80\x01",
+    "topic length beyond the packet": b"\x30\x06\x01\x2c" + b"abcd",
+    "QoS 3": w.publish(BASE + b"/down/command/ping", b'{"id":"h"}', qos=1, pid=3)[:1].replace(
+        b"\x32", b"\x36") + w.publish(BASE + b"/down/command/ping", b'{"id":"h"}', qos=1, pid=3)[1:],
+    "QoS 2": w.publish(BASE + b"/down/command/ping", b'{"id":"h"}', qos=2, pid=3),
+    "PINGRESP with a body": b"\xd0\x01\x00",
+    "PUBACK of 3 bytes": b"\x40\x03\x00\x01\x00",
+    "CONNACK after connect": b"\x20\x02\x00\x00",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_malformed_packet_is_a_protocol_error_at_once(rig, logs, name):
+    dev = rig.device(cloud={"timeout_ms": 5000}, session={"backoff_min_ms": 100})
+    ran = []
+    dev.command(lambda req: ran.append(req.rid) or {})
+    assert dev.connect()
+    rig.session.send(HOSTILE[name])
+    t0 = ticks_ms()
+    dev.poll(0)
+    assert ticks_diff(ticks_ms(), t0) < 50            # not a timeout: seen and refused
+    assert not dev.connected and ran == [] and not rig.replies()
+    lost = [l for l in logs if "link lost" in l]
+    assert len(lost) == 1 and "ProtocolError" in lost[0], logs
+    assert type(dev.error).__name__ == "ProtocolError"
+    dev.poll(1000)
+    assert dev.connected and len(rig.broker.sessions) == 2
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5])
+def test_a_packet_not_complete_within_the_deadline_ends_the_link(rig, cut):
+    dev = rig.device(cloud={"timeout_ms": 3000})
+    dev.command(lambda req: {})
+    assert dev.connect()
+    pkt = w.publish(BASE + b"/down/command/ping", b'{"id":"t"}', qos=1, pid=4)
+    rig.session.send(pkt[:cut])                        # the rest never comes
+    t0 = ticks_ms()
+    dev.poll(100)
+    took = ticks_diff(ticks_ms(), t0)
+    assert not dev.connected and 3000 <= took <= 100 + 3000 + 20, took
+
+
+def retry_delays(logs):
+    import re
+    return [int(m.group(1)) for m in (re.search(r"retry in (\d+) ms", l) for l in logs) if m]
+
+
+def test_a_link_that_worked_is_retried_promptly_failed_attempts_escalate(rig, logs):
+    dev = rig.device(session={"backoff_min_ms": 1000, "backoff_max_ms": 30000, "stable_ms": 60000})
+    rig.broker.refuse = 4                              # four failed attempts: 1, 2, 4, 8 s
+    dev.connect()
+    dev.poll(40000)
+    assert dev.connected
+    assert [min(1000 << k, 30000) // 2 <= d <= min(1000 << k, 30000)
+            for k, d in enumerate(retry_delays(logs))] == [True] * 4
+    dev.report({"n": 1})                               # PUBACK: the broker is serving us
+    rig.session.sock.hangup()
+    dev.poll(0)
+    d = retry_delays(logs)[-1]
+    assert 500 <= d <= 1000, d                         # prompt, jittered
+    dev.poll(2000)
+    assert dev.connected
+    # up, but the broker drops it before answering anything: escalates
+    rig.session.sock.hangup()
+    dev.poll(0)
+    assert 1000 <= retry_delays(logs)[-1] <= 2000, retry_delays(logs)
+
+
+def test_counters_add_up_under_a_flood(rig):
+    dev = rig.device(session={"inbox": 2, "outbox": 5, "backoff_min_ms": 100,
+                              "backoff_max_ms": 100})
+    dev.command(lambda req: {"ok": 1})
+    assert dev.connect()
+    st = dev.stats
+
+    def held():
+        assert st["queued"] - st["sent"] - st["dropped"] == len(dev._out), st
+
+    for i in range(40):                                # far more than the inbox takes
+        rig.downlink(b"/down/command/ping", {"id": "f%d" % i}, pid=10 + i)
+    rig.broker.ack_publish = False                     # and the busy replies cannot go out
+    for _ in range(40):
+        dev._link.packet(dev._on_msg)
+        held()
+    assert st["inbox_dropped"] == 38 and st["dropped"] > 0
+    for n in range(10):
+        dev.report({"n": n})
+        held()
+    rig.broker.ack_publish = True
+    for _ in range(20):
+        dev.poll(300)
+        held()
+    assert dev.connected and len(dev._out) == 0
+    assert st["queued"] == st["sent"] + st["dropped"], st
+
+
+def test_handler_error_text_is_masked_in_the_reply_as_in_the_log(rig, logs):
+    dev = rig.device()
+
+    @dev.command
+    def boom(req):
+        raise ValueError("cannot log in with " + PASSWORD)
+
+    assert dev.connect()
+    rig.downlink(b"/down/command/x", {"id": "m1"})
+    dev.poll(200)
+    reply = rig.replies()[-1]
+    assert reply["id"] == "m1" and not reply["ok"]
+    assert PASSWORD not in reply["error"] and "***" in reply["error"], reply
+    assert not [l for l in logs if PASSWORD in l] and any("***" in l for l in logs)

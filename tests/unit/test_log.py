@@ -62,3 +62,19 @@ def test_every_registered_secret_is_masked(secrets, before, after, which, logs):
     s = secrets[which % len(secrets)]
     log.error("x %s y", ValueError(before + s + after))
     assert s not in logs[0][len("iotlink E: "):]
+
+
+def test_an_exception_text_over_several_lines_logs_as_one(logs):
+    # what mbedTLS raises for an untrusted certificate, newlines included
+    e = ValueError("\nThe certificate is not correctly signed by the trusted CA\n")
+    log.warn("connect failed: %s", log.err(e))
+    assert logs == ["iotlink W: connect failed: ValueError: The certificate is not correctly "
+                    "signed by the trusted CA"]
+
+
+def test_a_derived_password_replaces_the_one_before_last(logs):
+    log.secret("pw-hour-1")
+    log.secret("pw-hour-2")
+    log.secret("pw-hour-3", "pw-hour-1")
+    assert log._secrets.count("pw-hour-1") == 0
+    assert log.mask("pw-hour-2 pw-hour-3") == "*** ***"

@@ -99,3 +99,15 @@ def test_md5_pure_rfc1321_suite():
 
 def test_sha256_hex():
     assert sign.sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_iotda_hmac_password_is_masked_hour_after_hour(logs):
+    from iotlink import log
+    from iotlink.clouds import iotda
+    cloud = iotda.Cloud({"cloud": {"type": "iotda", "host": "iot.example", "device_id": "d_1",
+                                   "secret": "topsecret", "ca": "ca.der"}})
+    pws = [cloud.credentials(1700000000 + 3600 * h)[2] for h in range(30)]
+    assert len(set(pws)) == 30
+    log.warn("sent %s and %s", pws[-1], pws[-2])
+    assert logs[-1] == "iotlink W: sent *** and ***"
+    assert len(log._secrets) <= 3          # the secret and two passwords, not one per hour

@@ -53,7 +53,7 @@ first) or by this module inside the function that needs them:
 """
 
 from micropython import const
-from .. import config, sign
+from .. import config, sign, log
 from ..clock import ymdh, compact
 from ..request import Request, COMMAND, SET, GET, SYSTEM
 from . import dumps, json_object
@@ -109,6 +109,7 @@ class Cloud:
         if not config.word(did, _ID_MAX):  # letters, digits, '_' and '-'
             raise config.ConfigError("cloud.device_id: 1..128 letters, digits, '_' or '-'")
         self.secret = g(c, "secret", str, None)
+        self._pws = ()   # the HMAC passwords registered with log.secret
         self.scope = g(c, "scope_id", str, None)
         group = g(c, "group_secret", str, None)
         if group is not None:
@@ -142,7 +143,14 @@ class Cloud:
             if scope:
                 return did + "_0_" + self.scope, did, None
             return "%s_0_%d_%s" % (did, self.sign_type, ts), did, None
-        return ("%s_0_%s%d_%s" % (did, scope, self.sign_type, ts), did, password(self.secret, ts))
+        # the password is masked like the secret (with sign_type 0 it never
+        # expires), and the previous hour's too
+        pw = password(self.secret, ts)
+        old = self._pws
+        if pw not in old:
+            log.secret(pw, old[0] if len(old) > 1 else None)
+            self._pws = (old[-1], pw) if old else (pw,)
+        return "%s_0_%s%d_%s" % (did, scope, self.sign_type, ts), did, pw
 
     def subscriptions(self):
         return self._subs

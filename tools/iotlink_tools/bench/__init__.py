@@ -634,6 +634,9 @@ FINDINGS = """What the figures show (the text is fixed; the figures above are th
 
 def main(args=None):
     argv = getattr(args, "rest", None) if args is not None and not isinstance(args, list) else args
+    if argv and argv[0] == "outage":
+        from .outage import main as outage
+        return outage(argv[1:])
     import argparse
     ap = argparse.ArgumentParser(prog="iotlink bench")
     ap.add_argument("--cloud", action="append", help="only these clouds (repeatable)")

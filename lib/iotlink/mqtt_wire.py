@@ -1,0 +1,328 @@
+"""MQTT 3.1.1 on the wire for a Device, and every umqtt.simple workaround in
+one place.
+
+umqtt.simple only opens the session (it writes CONNECT and reads CONNACK,
+through the ``Link`` given to it as its socket); every packet after that is
+read and written here.  What umqtt gets wrong, and what this does instead:
+
+* ``wait_msg()`` calls ``setblocking(True)``, which clears the socket
+  timeout, and every read waits a full timeout per chunk, so a peer that
+  trickles one byte at a time (or sends a remaining length that never ends:
+  ``_recv_len`` takes any number of bytes) holds the caller for ever.  Here a
+  packet is read without blocking, against one deadline: a packet not complete
+  ``timeout_ms`` after its first byte ends the link.
+* ``wait_msg()`` trusts the packet: more than 4 length bytes (MQTT 3.1.1
+  2.2.3), a topic length beyond the packet (3.3.2), QoS 3 (read as QoS 1: the
+  callback runs, no PUBACK), QoS 2 (callback run, then ``assert 0``), a
+  PINGRESP with a body (``AssertionError``), any packet type.  Here each is a
+  ``ProtocolError`` the moment it is seen, before any callback: the link is
+  closed and made again.
+* ``connect()`` asserts on a CONNACK that is not one (``AssertionError``) and
+  indexes a short one (``IndexError``): here it reads as a ``ProtocolError``.
+* a downlink is allocated at whatever size it announces: here one over
+  ``limit`` is drained and reported as ``dropped``.
+* ``publish()``: packet ids grow past 65535 (they go out as 0), the PUBACK
+  wait has no deadline, and a published revision raises on every QoS 1
+  publish; ``subscribe()`` writes one length byte (broken past 127 bytes) and
+  one filter per packet: PUBLISH and SUBSCRIBE are written here.
+* 1.3.x imports ``ussl``, absent from firmware that has only ``ssl``; >= 1.4
+  takes an SSLContext: ``Tls`` serves as either.
+* DNS has no timeout on MicroPython: ``Net`` resolves each host once.
+"""
+
+import time
+import select
+import socket
+from micropython import const
+
+from .errors import ProtocolError
+
+_POLLIN = const(1)
+_POLLOUT = const(4)
+_CHUNK = const(256)
+
+PUBLISH = const(0x30)
+PUBACK = const(0x40)
+SUBACK = const(0x90)
+UNSUBACK = const(0xB0)
+PINGRESP = const(0xD0)
+# what a broker may send a QoS <= 1 client after CONNACK, with the smallest
+# body each may have (exact for PUBACK, UNSUBACK, PINGRESP)
+_ACKS = {PUBACK: 2, SUBACK: 3, UNSUBACK: 2, PINGRESP: 0}
+_EXACT = (PUBACK, UNSUBACK, PINGRESP)
+
+
+class Net:
+    """Stands in for umqtt.simple's ``socket`` module while it connects: every
+    socket is a ``Link`` with the session timeout, and each host is resolved
+    once (DNS has no timeout and can hang while Wi-Fi is half up)."""
+
+    def __init__(self, timeout_ms):
+        self.timeout_ms = timeout_ms
+        self.cache = {}
+        self.last = None   # the Link of the latest connect
+
+    def socket(self, *args):
+        s = socket.socket(*args)
+        s.settimeout(self.timeout_ms / 1000)  # TCP connect and TLS handshake
+        try:
+            # IPPROTO_TCP, TCP_NODELAY: a packet goes out in several small
+            # writes; with Nagle each QoS 1 publish waits on a delayed ACK
+            s.setsockopt(6, 1, 1)
+        except Exception:
+            pass
+        self.last = Link(s, self.timeout_ms)
+        return self.last
+
+    def getaddrinfo(self, host, port, *args):
+        key = (host, port)
+        ai = self.cache.get(key)
+        if ai is None:
+            ai = socket.getaddrinfo(host, port, *args)
+            self.cache[key] = ai
+        return ai
+
+
+class Tls:
+    """``ussl`` for umqtt 1.3.x and the ``ssl`` argument for >= 1.4: wraps the
+    Link's TCP socket with our SSLContext (hostname checked)."""
+
+    def __init__(self, ctx, host):
+        self.ctx = ctx
+        self.host = host
+
+    def wrap_socket(self, link, **kw):
+        link.stream = self.ctx.wrap_socket(link.raw, server_hostname=self.host)
+        return link
+
+
+class Link:
+    """The socket under a session.  Once the MQTT exchange starts it is
+    non-blocking: every wait is a poll against a deadline, so no peer can hold
+    a read or a write past it.  Until ``up()`` the whole handshake (CONNECT to
+    the last SUBACK) shares one deadline."""
+
+    def __init__(self, raw, timeout_ms):
+        self.raw = self.stream = raw
+        self.timeout_ms = timeout_ms
+        self.limit = 0x7FFFFFFF
+        self.dropped = 0
+        self.poller = None
+        self.until = None          # the handshake's deadline, None once up
+        self.rx = self.tx = time.ticks_ms()
+        self._ack = bytearray(b"\x40\x02\0\0")
+
+    # ----- what umqtt calls while it connects --------------------------------
+
+    def connect(self, addr):
+        self.raw.connect(addr)
+
+    def setblocking(self, flag):
+        pass
+
+    settimeout = setblocking  # non-blocking with deadlines, whatever umqtt asks
+
+    def read(self, n):
+        """umqtt's only read: the CONNACK (4 bytes)."""
+        self._start()
+        b = self.take(n, self._end(), 0)
+        if b is None:
+            raise ProtocolError("CONNACK cut short: the broker closed the link")
+        if n == 4 and (b[0] != 0x20 or b[1] != 2):
+            raise ProtocolError("not a CONNACK: %02x %02x" % (b[0], b[1]))
+        return b
+
+    def write(self, buf, n=None):
+        """All of ``buf`` (or its first ``n`` bytes) by the deadline."""
+        self._start()
+        if n is None:
+            n = len(buf)
+        w = self.stream.write(buf, n)
+        if w != n:
+            end = self._end()
+            done = w or 0
+            mv = memoryview(buf)
+            while done < n:
+                self._wait(end, _POLLOUT)
+                done += self.stream.write(mv[done:n]) or 0
+        self.tx = time.ticks_ms()
+        return n
+
+    def close(self):
+        self.stream.close()
+
+    # ----- reading -----------------------------------------------------------
+
+    def _start(self):
+        if self.poller is None:
+            self.stream.setblocking(False)
+            self.poller = select.poll()
+            self.poller.register(self.stream, _POLLIN)
+            self.until = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+
+    def up(self):
+        """The handshake is over: from now on each packet has its own deadline."""
+        self.until = None
+
+    def _end(self):
+        end = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+        u = self.until
+        return u if u is not None and time.ticks_diff(u, end) < 0 else end
+
+    def _left(self, end):
+        left = time.ticks_diff(end, time.ticks_ms())
+        if left <= 0:
+            raise OSError(110, "packet not complete within %d ms" % self.timeout_ms)
+        return left
+
+    def _wait(self, end, mask):
+        left = self._left(end)
+        if mask != _POLLIN:
+            self.poller.modify(self.stream, mask)
+        for _ in self.poller.ipoll(left):
+            break
+        if mask != _POLLIN:
+            self.poller.modify(self.stream, _POLLIN)
+
+    def ready(self, ms):
+        """True when a packet starts within ``ms``; ipoll() reuses its result
+        tuple where poll() would allocate a list on every call."""
+        for _ in self.poller.ipoll(ms):
+            return True
+        return False
+
+    def take(self, n, end, got=None):
+        """Exactly ``n`` bytes by ``end``.  EOF raises OSError(-1), or returns
+        None once ``got`` bytes of the packet had been read (cut short)."""
+        buf = None
+        have = 0
+        while have < n:
+            b = self.stream.read(n - have)
+            if b is None:
+                self._wait(end, _POLLIN)
+                continue
+            if not b:
+                if got is not None and have + got:
+                    return None
+                raise OSError(-1)
+            if have == 0 and len(b) == n:
+                buf = b
+                have = n
+                break
+            if buf is None:
+                buf = bytearray(n)
+            buf[have:have + len(b)] = b
+            have += len(b)
+        self.rx = time.ticks_ms()
+        return buf if isinstance(buf, bytes) else bytes(buf)
+
+    def _drain(self, n, end):
+        # a peer that keeps sending must not keep the drain going past end
+        while n:
+            self._left(end)
+            n -= len(self.take(min(n, _CHUNK), end))
+
+    def packet(self, on_publish):
+        """Read the packet that is starting: a PUBLISH goes to
+        ``on_publish(topic, msg)`` (its PUBACK sent after) and gives
+        (first byte, None); any other packet gives (first byte, body).  Every
+        malformed packet is a ProtocolError as soon as it shows."""
+        end = self._end()
+        first = self.take(1, end)[0]
+        kind = first & 0xF0
+        if kind == PUBLISH:
+            qos = first >> 1 & 3
+            if qos == 3:
+                raise ProtocolError("PUBLISH with QoS 3 (MQTT 3.1.1 3.3.1.2)")
+            if qos == 2:
+                raise ProtocolError("PUBLISH at QoS 2, above the QoS granted (MQTT 3.1.1 3.8.4)")
+        elif kind not in _ACKS or first != kind:
+            raise ProtocolError("unexpected packet %02x from the broker" % first)
+        n = sh = 0
+        while True:
+            b = self.take(1, end, 1)
+            if b is None:
+                raise ProtocolError("packet cut short")
+            b = b[0]
+            n |= (b & 0x7F) << sh
+            if not b & 0x80:
+                break
+            sh += 7
+            if sh == 28:
+                raise ProtocolError("remaining length over 4 bytes (MQTT 3.1.1 2.2.3)")
+        if kind != PUBLISH:
+            least = _ACKS[kind]
+            if n < least or (n != least and kind in _EXACT) or n > self.limit:
+                raise ProtocolError("packet %02x with a %d-byte body" % (first, n))
+            return first, self.take(n, end) if n else b""
+        head = 4 if qos else 2
+        if n < head:
+            raise ProtocolError("PUBLISH of %d bytes" % n)
+        b = self.take(2, end)
+        tl = b[0] << 8 | b[1]
+        if tl + head > n:
+            raise ProtocolError("topic length %d beyond the %d-byte PUBLISH (MQTT 3.1.1 3.3.2)"
+                                % (tl, n))
+        n -= tl + head
+        if tl > self.limit:
+            self._drain(tl, end)
+            topic = b""
+            self.dropped = n + tl
+        else:
+            topic = self.take(tl, end) if tl else b""
+        if qos:
+            pid = self.take(2, end)
+        if n > self.limit:
+            self._drain(n, end)
+            self.dropped = n
+            msg = b""
+        else:
+            msg = self.take(n, end) if n else b""
+        on_publish(topic, msg)
+        if qos:
+            a = self._ack
+            a[2] = pid[0]
+            a[3] = pid[1]
+            self.write(a)
+        return first, None
+
+
+def write_publish(link, hdr, topic, msg, qos, retain, pid):
+    """PUBLISH from a reused header buffer ``hdr`` (7 bytes)."""
+    sz = 2 + len(topic) + len(msg) + (2 if qos else 0)
+    hdr[0] = PUBLISH | qos << 1 | retain
+    i = 1
+    while sz > 0x7F:
+        hdr[i] = (sz & 0x7F) | 0x80
+        sz >>= 7
+        i += 1
+    hdr[i] = sz
+    hdr[i + 1] = len(topic) >> 8
+    hdr[i + 2] = len(topic) & 0xFF
+    link.write(hdr, i + 3)
+    link.write(topic)
+    if qos:
+        hdr[0] = pid >> 8
+        hdr[1] = pid & 0xFF
+        link.write(hdr, 2)
+    link.write(msg)
+
+
+def subscribe_packet(filters, pid):
+    """One SUBSCRIBE for all (topic, qos) filters, or an UNSUBSCRIBE when
+    their qos is None."""
+    unsub = filters[0][1] is None
+    body = bytearray((pid >> 8, pid & 0xFF))
+    for topic, qos in filters:
+        body += bytes((len(topic) >> 8, len(topic) & 0xFF))
+        body += topic
+        if not unsub:
+            body.append(qos)
+    n = len(body)
+    hdr = bytearray((0xA2 if unsub else 0x82,))
+    while True:
+        hdr.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            break
+    return hdr + body
