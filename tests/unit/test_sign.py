@@ -101,7 +101,7 @@ def test_sha256_hex():
     assert sign.sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
-def test_iotda_hmac_password_is_masked_hour_after_hour(logs):
+def test_iotda_hmac_password_is_masked_hour_after_hour(logs, cert_files):
     from iotlink import log
     from iotlink.clouds import iotda
     cloud = iotda.Cloud({"cloud": {"type": "iotda", "host": "iot.example", "device_id": "d_1",
