@@ -75,11 +75,11 @@ class Emulator:
     machine.reset() keeps the flash and the port (reconnect afterwards).
     ``flash_state`` keeps the 2 MB flash (littlefs included) in a file across runs."""
 
-    def __init__(self, board="picow", flash_state=None, echo=True):
+    def __init__(self, board="picow", flash_state=None, echo=True, port=None):
         self.board = board
         self.uf2, self.bootrom = files(board)
         self.dir = tempfile.mkdtemp(prefix="iotlink-emu-")
-        self.port = os.path.join(self.dir, "tty" + board.upper())
+        self.port = os.path.abspath(port) if port else os.path.join(self.dir, "tty" + board.upper())
         self.flash_state = flash_state
         self.echo = echo
         self.output = os.path.join(self.dir, "serial.log")
@@ -137,7 +137,8 @@ class Emulator:
             time.sleep(0.05)
 
     def serial(self):
-        """Everything the board has printed so far (with echo on), and the runner's own notes."""
+        """Everything the board has printed so far (with echo on), and the runner's own notes;
+        readable until stop()."""
         with open(self.output, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -156,6 +157,7 @@ class Emulator:
             pass
         self.proc.wait()
         self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
