@@ -49,12 +49,20 @@ def _checked(name, sha):
     return path
 
 
+def _system_tool(name):
+    """A Debian package's program: /usr/bin first, whatever PATH says."""
+    for folder in ("/usr/bin", "/usr/local/bin"):
+        if os.access(os.path.join(folder, name), os.X_OK):
+            return os.path.join(folder, name)
+    return shutil.which(name)
+
+
 def files(board="picow"):
     """(uf2, bootrom) paths for ``board``, checked; raises Unavailable."""
     if board not in IMAGES:
         raise Unavailable("no emulated %r: choose one of %s" % (board, ", ".join(sorted(IMAGES))))
     for tool in ("node", "socat"):
-        if not shutil.which(tool):
+        if not _system_tool(tool):
             raise Unavailable("%s not found: run tools/bootstrap.sh (apt-get install nodejs npm socat)" % tool)
     if not os.path.exists(os.path.join(NODE_MODULES, "rp2040js", "package.json")):
         raise Unavailable("rp2040js not installed in %s: run tools/bootstrap.sh" % NODE_MODULES)
@@ -88,8 +96,8 @@ class Emulator:
         self._lines = queue.Queue()
 
     def start(self, timeout=60):
-        cmd = ["node", RUNNER, "--modules", NODE_MODULES, "--uf2", self.uf2, "--bootrom", self.bootrom,
-               "--link", self.port]
+        cmd = [_system_tool("node"), RUNNER, "--modules", NODE_MODULES, "--uf2", self.uf2, "--bootrom", self.bootrom,
+               "--link", self.port, "--socat", _system_tool("socat")]
         if self.flash_state:
             cmd += ["--flash-state", os.path.abspath(self.flash_state)]
         if self.echo:

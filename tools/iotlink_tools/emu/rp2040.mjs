@@ -2,7 +2,7 @@
 // its USB serial REPL offered as a host pseudo-terminal (socat) for mpremote.
 //
 //   node rp2040.mjs --modules DIR --uf2 FILE --bootrom FILE --link PATH
-//                   [--flash-state FILE] [--echo]
+//                   [--socat PATH] [--flash-state FILE] [--echo]
 //
 // stdout: "PORT <link>" once the pty exists, "READY" once the board's USB serial is up,
 // "RESET <n>" after each machine.reset().  --echo copies the board's output to stderr.
@@ -71,7 +71,7 @@ function flashImage(uf2File) {
 const toBoard = [];
 let chip = null;
 let resets = 0;
-const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${option('link')}`, 'stdio'],
+const socat = spawn(option('socat', 'socat'), ['-d', '-d', `pty,raw,echo=0,link=${option('link')}`, 'stdio'],
   { stdio: ['pipe', 'pipe', 'pipe'] });
 let slaveFd = null, usbUp = false, readySaid = false;
 function sayReady() {
