@@ -12,7 +12,7 @@ import os
 from .. import paths
 
 BOARD = "picow"
-# one cloud per codec family the firmware app ships with; no file is read at construction
+# plain MQTT and IoTDA (TLS, its CA on the board's root as deploy puts it)
 CONFIGS = {
     "mqtt": {"cloud": {"type": "mqtt", "host": "192.0.2.1", "client_id": "bench-rp2"}},
     "iotda": {"cloud": {"type": "iotda", "host": "192.0.2.1", "device_id": "bench_rp2", "secret": "s3cret-bench",
@@ -45,8 +45,10 @@ def collect(workdir, log=print):
         return {"skipped": why}
     mpy = os.path.join(workdir, "rp2-armv6m")
     build("armv6m", mpy)
-    sources = {"py": tree(paths.LIB, "lib") + [(_umqtt(None), "lib/umqtt/simple.py")],
-               "mpy": tree(mpy, "lib") + [(_umqtt("armv6m"), "lib/umqtt/simple.mpy")]}
+    from ..certs import make_ca, pem_to_der
+    ca = [(pem_to_der(make_ca(os.path.join(workdir, "rp2-ca"))["ca"], os.path.join(workdir, "ca.der")), "ca.der")]
+    sources = {"py": tree(paths.LIB, "lib") + [(_umqtt(None), "lib/umqtt/simple.py")] + ca,
+               "mpy": tree(mpy, "lib") + [(_umqtt("armv6m"), "lib/umqtt/simple.mpy")] + ca}
     out = {}
     for kind, files in sources.items():
         log("bench: rp2 firmware (emulated), library from .%s" % kind)
