@@ -72,6 +72,22 @@ class MicroPython:
         return upy.start(self.write(code), heap=heap, args=args, cwd=self.folder)
 
 
+# The file names codec tests give cloud.ca / cert / key / api_ca.
+_CERT_NAMES = ("ca", "c", "ca.pem", "ca.der", "c.pem", "d.crt", "d.key", "dev.crt", "dev.key")
+
+
+@pytest.fixture
+def cert_files(tmp_path, monkeypatch):
+    """Config load opens every file a config names: stand-in PEM files under
+    the names the codec tests use, in the working directory (tmp_path, where
+    upy_run runs too)."""
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    for name in _CERT_NAMES:
+        (tmp_path / name).write_bytes(pem)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture
 def upy_run(tmp_path):
     return MicroPython(str(tmp_path))

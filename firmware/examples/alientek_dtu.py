@@ -21,7 +21,7 @@ Lines from the device (0x06), answered with one line each:
 
 Run on the unix port against the local 原子云 (``iotlink run --cloud alientek``
 does it all):
-  MICROPYPATH=lib:boards/unix micropython firmware/examples/alientek_dtu.py config.json
+  MICROPYPATH=lib:boards/unix .venv/bin/micropython firmware/examples/alientek_dtu.py config.json
 """
 
 import sys

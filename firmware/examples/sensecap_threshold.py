@@ -17,7 +17,7 @@ relay; without it the board LED (board.led) shows the state.  stale_s: when
 the device has sent nothing for that long the output goes off (0: never).
 
 Run on the unix port against the local OpenStream (``iotlink sim sensecap``):
-  MICROPYPATH=lib:.deps:boards/unix micropython firmware/examples/sensecap_threshold.py config.json
+  MICROPYPATH=lib:.deps:boards/unix .venv/bin/micropython firmware/examples/sensecap_threshold.py config.json
 """
 
 import sys

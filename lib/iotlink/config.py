@@ -83,6 +83,24 @@ def _secret(key):
     return False
 
 
+def file(section, key, where="cloud"):
+    """An optional certificate/key file field: the path, checked now so a
+    missing or wrong file is named at start, not as an OSError at connect.
+    Relative paths are relative to the working directory (the board's root)."""
+    path = get(section, key, str, None, where)
+    if path is None:
+        return None
+    name = where + "." + key
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        raise ConfigError("%s: %s: file not found or not readable" % (name, path))
+    if not (head[:1] == b"\x30" or head.lstrip()[:10] == b"-----BEGIN"):
+        raise ConfigError("%s: %s: not a PEM or DER file" % (name, path))
+    return path
+
+
 def section(cfg, key, where=""):
     """A sub-object (``{}`` when absent)."""
     return get(cfg, key, dict, {}, where)
@@ -98,12 +116,12 @@ def endpoint(c, port, tls, keepalive, ka_lo=1, ka_hi=65535, host=REQUIRED):
     ep["host"] = get(c, "host", str, host)
     ep["tls"] = get(c, "tls", bool, tls)
     ep["port"] = get(c, "port", int, port if ep["tls"] == tls else (8883 if ep["tls"] else 1883), lo=1, hi=65535)
-    ep["ca"] = get(c, "ca", str, None)
+    ep["ca"] = file(c, "ca")
     ep["verify"] = get(c, "verify", bool, True)
-    ep["cert"] = get(c, "cert", str, None)
-    ep["key"] = get(c, "key", str, None) if ep["cert"] else None
-    if ep["cert"] and not ep["key"]:
+    if get(c, "cert", str, None) and not get(c, "key", str, None):
         raise ConfigError("cloud.key: required with cloud.cert (client certificate key file)")
+    ep["cert"] = file(c, "cert")
+    ep["key"] = file(c, "key") if ep["cert"] else None
     if ep["tls"] and ep["verify"] and not ep["ca"]:
         raise ConfigError("cloud.ca: required with tls (CA certificate file to verify the server; "
                           "set cloud.verify false only for testing)")

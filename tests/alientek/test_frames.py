@@ -8,6 +8,9 @@ from iotlink.apis import alientek as A
 from iotlink import ws
 from iotlink.errors import ConfigError
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 # the document's example: "设备编号 0x31 0x38 0x38 ..." and the NB-IoT one
 DOC_NUMBER = bytes([0x31, 0x38, 0x38, 0x34, 0x36, 0x34, 0x39, 0x34, 0x39, 0x30,
                     0x38, 0x35, 0x33, 0x32, 0x36, 0x38, 0x39, 0x35, 0x37, 0x35])

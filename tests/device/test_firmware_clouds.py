@@ -14,10 +14,10 @@ from iotlink_tools import cli, paths, upy
 
 @pytest.mark.parametrize("cloud", ["mqtt", "iotda", "thingscloud", "iotkit"])
 def test_standard_commands_on_every_cloud(cloud, tmp_path):
-    demo = cli._DEMOS[cloud](str(tmp_path), 0)
+    demo = cli._sim_module(cloud).Sim.demo(str(tmp_path), 0)
     proc = None
     try:
-        cfg = demo.config()
+        cfg = demo.run_config()
         cfg.setdefault("app", {}).update({"report_interval": 5, "run_seconds": 60})
         (tmp_path / "config.json").write_text(json.dumps(cfg))
         env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
@@ -29,14 +29,14 @@ def test_standard_commands_on_every_cloud(cloud, tmp_path):
         demo.wait_online(20)
 
         def call(name, params):
-            return json.dumps(demo.command(name, params), sort_keys=True)
+            return json.dumps(demo.demo_command(name, params), sort_keys=True)
 
         assert '"led": true' in call("led", {"on": True})
         assert '"interval": 7' in call("interval", {"seconds": 7})
         assert '"hello": "x"' in call("ping", {"hello": "x"})
         bad = call("interval", {"seconds": "soon"})
         assert "interval must be an integer" in bad
-        demo.set({"led": False})
+        demo.demo_set({"led": False})
         assert '"rebooting": true' in call("reboot", {})
         assert proc.wait(15) == 0
         text = "".join(out)

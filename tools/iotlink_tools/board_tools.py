@@ -1,6 +1,7 @@
 """Getting iotlink onto a real board: `iotlink deploy` and `iotlink flash`.
 
-Both shell out to the standard tools (mpremote, esptool), found on PATH, and
+Both run the standard tools (mpremote, esptool) from the Python this runs
+on (the project's venv; `python -m mpremote`), never whatever is on PATH, and
 print each step.  Failures name the fix.
 """
 
@@ -8,6 +9,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,11 +34,13 @@ def board_facts(name):
         return json.load(f)
 
 
-def _tool(name, package):
-    exe = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
-    if not os.path.exists(exe):
-        raise ToolError("%s not found: pip install %s (or: pip install -e '.[board]')" % (name, package))
-    return exe
+def _tool(module, package):
+    """The command that runs ``module`` on this Python: [python, -m, module]."""
+    import importlib.util
+    if importlib.util.find_spec(module) is None:
+        raise ToolError("%s not found: run tools/bootstrap.sh (or: %s -m pip install %s)"
+                        % (module, sys.executable, package))
+    return [sys.executable, "-m", module]
 
 
 def _step(i, n, text):
@@ -54,23 +58,60 @@ def _run(cmd, what, port):
     return r.stdout
 
 
-def check_config(path):
-    """Validate config.json with the library itself (on MicroPython) before it
-    goes onto a board, so a missing field is named here, not on the serial console."""
+# The board app each cloud type runs (firmware/ paths); every other type runs main.py.
+# 原子云 is not an MQTT cloud and SenseCAP OpenStream is receive-only: their example apps.
+APPS = {"alientek": "examples/alientek_dtu.py", "sensecap": "examples/sensecap_threshold.py"}
+CONFIG_CHECK = os.path.join(os.path.dirname(__file__), "on_board", "config_check.py")
+
+
+def board_app(kind):
+    """The firmware/ file that becomes main.py for a config of cloud type ``kind``."""
+    return APPS.get(kind, "main.py")
+
+
+def load_config(path, at=None):
+    """Load ``path`` with the library itself on MicroPython, in the config's
+    folder (its relative file paths are relative to the board's root, where
+    config.json goes).  Returns (cloud type, [(field, path) of every file it
+    names], output lines); ToolError with the library's message on a bad config."""
     from . import upy
     if not os.path.exists(path):
         raise ToolError("%s not found: write one from examples/ (see README, config.json)" % path)
-    code = ("import sys\nfrom iotlink import config, clouds\n"
-            "try:\n    clouds.load(config.load(sys.argv[1]))\n"
-            "except Exception as e:\n    print('CONFIG', e)\n")
-    script = os.path.join(paths.ROOT, "build", "check_config.py")
-    os.makedirs(os.path.dirname(script), exist_ok=True)
-    with open(script, "w") as f:
-        f.write(code)
-    r = upy.run(script, args=(os.path.abspath(path),), timeout=30)
+    args = (os.path.abspath(path),) + (() if at is None else (str(at),))
+    r = upy.run(CONFIG_CHECK, args=args, timeout=30, cwd=os.path.dirname(os.path.abspath(path)))
+    kind, files, out = None, [], []
     for line in r.stdout.splitlines():
         if line.startswith("CONFIG "):
             raise ToolError("%s: %s" % (path, line[7:]))
+        if line.startswith("TYPE "):
+            kind = line[5:]
+        elif line.startswith("FILE "):
+            files.append(tuple(line[5:].split(" ", 1)))
+        else:
+            out.append(line)
+    if r.returncode:
+        err = r.stderr.strip().splitlines()
+        raise ToolError("%s: could not be loaded (%s)" % (path, err[-1] if err else "exit %d" % r.returncode))
+    return kind, files, out
+
+
+def placeholders(path):
+    """Fields of the config at ``path`` whose value is still a ``<placeholder>`` from examples/."""
+    with open(path) as f:
+        cfg = json.load(f)
+    found = []
+
+    def walk(v, where):
+        if isinstance(v, dict):
+            for k in v:
+                walk(v[k], where + "." + k if where else k)
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, "%s[%d]" % (where, i))
+        elif isinstance(v, str) and re.search(r"<[\w .-]+>", v):
+            found.append(where)
+    walk(cfg, "")
+    return found
 
 
 def _sha(path):
@@ -88,7 +129,9 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
     mpremote = _tool("mpremote", "mpremote")
     steps = 5
     _step(1, steps, "checking %s" % config)
-    check_config(config)
+    kind, referenced, _ = load_config(config)
+    for field in placeholders(config):
+        print("warning: %s is still a <placeholder> from examples/" % field, flush=True)
     _step(2, steps, "compiling lib/ for %s (%s)" % (board, facts["arch"]))
     out = os.path.join(paths.ROOT, "build", facts["arch"])
     if mpy:
@@ -98,12 +141,19 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
     else:
         lib_files = [(os.path.join(d, f), os.path.relpath(os.path.join(d, f), paths.LIB))
                      for d, _, fs in os.walk(paths.LIB) for f in fs if f.endswith(".py")]
+    app = board_app(kind)
     files = [(src, "lib/" + rel) for src, rel in sorted(lib_files)]
-    files += [(os.path.join(paths.FIRMWARE, "main.py"), "main.py"),
+    files += [(os.path.join(paths.FIRMWARE, *app.split("/")), "main.py"),
               (os.path.join(paths.FIRMWARE, "boot.py"), "boot.py"),
               (os.path.join(paths.BOARDS, "generic", "board.py"), "board.py"),
               (os.path.join(paths.BOARDS, board, "board.json"), "board.json"),
               (config, "config.json")]
+    here = os.path.dirname(os.path.abspath(config))
+    for field, path in referenced:
+        if path.startswith("/"):
+            raise ToolError("%s: %s: %s: give a path relative to the board's root (where config.json goes)"
+                            % (config, field, path))
+        files.append((os.path.join(here, path), path))
     state_dir = state_dir or os.path.join(paths.ROOT, "build")
     os.makedirs(state_dir, exist_ok=True)
     state_path = os.path.join(state_dir, "deployed-%s.json" % port.strip("/").replace("/", "_"))
@@ -116,9 +166,14 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
         state = {"board": board, "files": {}}
     changed = [(src, dst) for src, dst in files if state["files"].get(dst) != _sha(src)]
     _step(3, steps, "copying %d changed file(s) of %d" % (len(changed), len(files)))
+    print("      board app: firmware/%s -> :main.py (for cloud.type %s)%s"
+          % (app, kind, "" if files[len(lib_files)] in changed else ", unchanged"), flush=True)
+    for (field, path), item in zip(referenced, files[-len(referenced):] if referenced else ()):
+        print("      %s: %s -> :%s%s" % (field, os.path.relpath(item[0]), path,
+                                         "" if item in changed else ", unchanged"), flush=True)
     if changed:
         dirs = sorted({os.path.dirname(dst) for _, dst in changed if os.path.dirname(dst)})
-        cmd = [mpremote, "connect", port, "exec", _MKDIRS % (_parents(dirs),)]
+        cmd = mpremote + ["connect", port, "exec", _MKDIRS % (_parents(dirs),)]
         for src, dst in changed:
             cmd += ["+", "fs", "cp", src, ":" + dst]
         _run(cmd, "copy", port)
@@ -127,22 +182,22 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
     if not facts.get("umqtt_frozen") and not state.get("umqtt"):
         _step(4, steps, "installing umqtt.simple (not frozen in %s firmware)" % facts["firmware_board"])
         try:
-            _run([mpremote, "connect", port, "mip", "install", "umqtt.simple"], "mip install", port)
+            _run(mpremote + ["connect", port, "mip", "install", "umqtt.simple"], "mip install", port)
         except ToolError as e:
             if "no board answers" in str(e):
                 raise
             # no internet here, or no index: the pinned copy tools/bootstrap.sh fetched
             src = _umqtt(facts["arch"] if mpy else None)
             print("      mip could not fetch it (%s); copying %s" % (str(e).splitlines()[-1][:80], src))
-            _run([mpremote, "connect", port, "exec", _MKDIRS % (["lib", "lib/umqtt"],), "+", "fs", "cp",
-                  src, ":lib/umqtt/" + os.path.basename(src)], "copy umqtt.simple", port)
+            _run(mpremote + ["connect", port, "exec", _MKDIRS % (["lib", "lib/umqtt"],), "+", "fs", "cp",
+                             src, ":lib/umqtt/" + os.path.basename(src)], "copy umqtt.simple", port)
         state["umqtt"] = True
     else:
         _step(4, steps, "umqtt.simple already on the board")
     with open(state_path, "w") as f:
         json.dump(state, f, indent=1)
     _step(5, steps, "resetting the board")
-    _run([mpremote, "connect", port, "reset"], "reset", port)
+    _run(mpremote + ["connect", port, "reset"], "reset", port)
     return changed
 
 
@@ -176,6 +231,37 @@ def _parents(dirs):
     return out
 
 
+# Chip ids in the extended header of an ESP image (esptool's image format:
+# https://docs.espressif.com/projects/esptool/en/latest/esp32/advanced-topics/firmware-image-format.html)
+_ESP_MAGIC = 0xE9
+_ESP_CHIP_IDS = {0: "esp32", 2: "esp32s2", 5: "esp32c3", 9: "esp32s3", 12: "esp32c2", 13: "esp32c6",
+                 16: "esp32h2", 18: "esp32p4"}
+# UF2 block magics (https://github.com/microsoft/uf2#file-format)
+_UF2_MAGICS = ((0, 0x0A324655), (4, 0x9E5D5157), (508, 0x0AB16F30))
+
+
+def check_image(path, facts):
+    """ToolError unless ``path`` is a firmware image for this board's chip: checked
+    before anything is erased."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(512)
+    name = os.path.basename(path)
+    if facts.get("uf2"):
+        if len(head) < 512 or any(struct.unpack_from("<I", head, at)[0] != m for at, m in _UF2_MAGICS):
+            raise ToolError("%s is not a UF2 image (download %s-<date>-<ver>.uf2 from micropython.org/download)"
+                            % (name, facts["firmware_board"]))
+        return
+    if len(head) < 24 or head[0] != _ESP_MAGIC:
+        raise ToolError("%s is not an ESP firmware image (no 0x%02X magic byte; download %s-<date>-<ver>.bin "
+                        "from micropython.org/download)" % (name, _ESP_MAGIC, facts["firmware_board"]))
+    chip_id = struct.unpack_from("<H", head, 12)[0]
+    chip = _ESP_CHIP_IDS.get(chip_id, "chip id %d" % chip_id)
+    if chip != facts["chip"]:
+        raise ToolError("%s is built for %s, not the %s of %s (use the %s firmware)"
+                        % (name, chip, facts["chip"], facts["name"], facts["firmware_board"]))
+
+
 def flash(port, board, firmware, baud=460800):
     """Write a MicroPython firmware image: esptool for ESP32 chips, UF2 copy for RP2."""
     facts = board_facts(board)
@@ -185,6 +271,7 @@ def flash(port, board, firmware, baud=460800):
     if facts.get("uf2"):
         if not firmware.endswith(".uf2"):
             raise ToolError("%s takes a .uf2 image, not %s" % (facts["name"], os.path.basename(firmware)))
+        check_image(firmware, facts)
         drives = glob.glob("/media/*/RPI-RP2") + glob.glob("/media/*/RP2350") + glob.glob("/run/media/*/RPI-RP2")
         if not drives:
             print("Hold BOOTSEL while plugging the %s in (or run `mpremote bootloader`), "
@@ -197,10 +284,11 @@ def flash(port, board, firmware, baud=460800):
         raise ToolError("no flashing recipe for %s" % board)
     if not firmware.endswith(".bin"):
         raise ToolError("%s takes a .bin image, not %s" % (facts["name"], os.path.basename(firmware)))
+    check_image(firmware, facts)
     esptool = _tool("esptool", "esptool")
     _step(1, 2, "erasing flash of the %s on %s" % (facts["chip"], port))
-    _run([esptool, "--chip", facts["chip"], "--port", port, "erase-flash"], "erase", port)
+    _run(esptool + ["--chip", facts["chip"], "--port", port, "erase-flash"], "erase", port)
     _step(2, 2, "writing %s at %s" % (os.path.basename(firmware), facts["flash_offset"]))
-    _run([esptool, "--chip", facts["chip"], "--port", port, "--baud", str(baud),
+    _run(esptool + ["--chip", facts["chip"], "--port", port, "--baud", str(baud),
           "write-flash", facts["flash_offset"], firmware], "write", port)
     return facts["flash_offset"]

@@ -2,12 +2,12 @@
 credentials, build .mpy files."""
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from . import paths
@@ -15,294 +15,13 @@ from . import paths
 ARCHS = ("xtensawin", "armv6m", "armv7emsp", "rv32imc")
 
 
-def _follow(items, show):
-    """Print ``show(item)`` for each new entry of the growing list ``items``
-    (a local cloud's record of uplinks); None means skip.  Runs in a thread."""
-    def run():
-        seen = 0
-        while True:
-            while seen < len(items):
-                text = show(items[seen])
-                seen += 1
-                if text is not None:
-                    print("  cloud <- " + text, flush=True)
-            time.sleep(0.1)
-    threading.Thread(target=run, daemon=True).start()
+# The local clouds: tools/iotlink_tools/sims/<name>.py, each with a class Sim
+# (its demo for `iotlink run`) and main(argv) (`iotlink sim <name>`).
+SIMS = ("mqtt", "iotda", "thingscloud", "iotkit", "sensecap", "alientek")
 
 
-def _text(payload):
-    if isinstance(payload, dict):
-        return json.dumps(payload)
-    return payload.decode(errors="replace") if isinstance(payload, bytes) else repr(payload)
-
-
-def _print_uplinks(console, prefix):
-    _follow(console.messages, lambda m: "%s %s" % (m[0], _text(m[1])) if m[0].startswith(prefix) else None)
-    while True:
-        time.sleep(3600)
-
-
-class _MqttDemo:
-    """The plain-MQTT local cloud for `iotlink run`: a mosquitto and an operator
-    speaking the documented topic convention."""
-
-    device_id = "demo-board"
-
-    def __init__(self, work, port=0):
-        from .broker import Mosquitto
-        from .console import Console
-        self.broker = Mosquitto(port=port or None).start()
-        self.base = "iotlink/%s/" % self.device_id
-        self.console = Console(self.broker.port).subscribe(self.base + "#")
-        self._n = 0
-        up = self.base + "up/"
-        _follow(self.console.messages,
-                lambda m: "%s %s" % (m[0], _text(m[1])) if m[0].startswith(up) else None)
-        print("local broker: mosquitto on 127.0.0.1:%d (watch: mosquitto_sub -p %d -t '%s#' -v)"
-              % (self.broker.port, self.broker.port, self.base), flush=True)
-
-    def config(self):
-        return {"cloud": {"type": "mqtt", "host": "127.0.0.1", "port": self.broker.port,
-                          "client_id": self.device_id, "keepalive": 30}}
-
-    def wait_online(self, timeout):
-        self.console.wait(lambda t, p: t == self.base + "status" and p == b"online", timeout=timeout)
-
-    def _call(self, sub, params):
-        self._n += 1
-        body = {"id": "op-%d" % self._n, "params": params}
-        print("  cloud -> %sdown/%s %s" % (self.base, sub, json.dumps(body)), flush=True)
-        self.console.publish(self.base + "down/" + sub, json.dumps(body))
-        _, p = self.console.wait(lambda t, p: t == self.base + "up/reply"
-                                 and json.loads(p).get("id") == body["id"], timeout=10)
-        return json.loads(p)
-
-    def command(self, name, params):
-        return self._call("command/" + name, params)
-
-    def set(self, props):
-        return self._call("set", props)
-
-    def get(self, names):
-        return self._call("get", names)
-
-    def stop(self):
-        self.console.close()
-        self.broker.stop()
-
-
-class _IotdaDemo:
-    """The local IoTDA for `iotlink run --cloud iotda`: TLS with a local CA."""
-
-    device_id = "demo_product_demo-board"
-
-    def __init__(self, work, port=0):
-        from .certs import make_ca
-        from .sims.iotda import LocalIoTDA
-        ca = make_ca(os.path.join(work, "ca"))
-        self.sim = LocalIoTDA({self.device_id: "demo-secret-0001"}, tls=ca).start()
-        print("local IoTDA: MQTTS on 127.0.0.1:%d (MQTT %d), device %s"
-              % (self.sim.tls_port, self.sim.port, self.device_id), flush=True)
-        _follow(self.sim.uplinks, lambda u: None if "/response/" in u[1] else "%s %s" % (u[1], _text(u[2])))
-
-    def config(self):
-        return self.sim.config(self.device_id, tls=True, keepalive=60)
-
-    def wait_online(self, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.sim.versions.get(self.device_id) is not None or self.sim.uplinks:
-                return
-            time.sleep(0.2)
-        raise TimeoutError("the board did not come online")
-
-    def _show(self, what, r):
-        print("  cloud <- %s: %s" % (what, json.dumps(r)), flush=True)
-        return r
-
-    def command(self, name, params):
-        print("  cloud -> command %s %s" % (name, json.dumps(params)), flush=True)
-        return self._show("command response", self.sim.send_command(self.device_id, "default", name, params))
-
-    def set(self, props):
-        print("  cloud -> properties set %s" % json.dumps(props), flush=True)
-        return self._show("set response", self.sim.set_properties(self.device_id, "default", props))
-
-    def get(self, names):
-        print("  cloud -> properties get", flush=True)
-        return self._show("get response", self.sim.get_properties(self.device_id, "default"))
-
-    def stop(self):
-        self.sim.stop()
-
-
-class _SensecapDemo:
-    """The local SenseCAP OpenStream for `iotlink run --cloud sensecap`: the
-    board runs the threshold example (OpenStream is receive-only) while the
-    local cloud sends a weather station's temperature across the threshold."""
-
-    firmware = ("examples", "sensecap_threshold.py")
-
-    def __init__(self, work, port=0):
-        from .sims.sensecap import Sim, WEATHER
-        self.eui = WEATHER
-        self.sim = Sim(work, port=port).start()
-        print("local SenseCAP OpenStream: MQTT on 127.0.0.1:%d, organisation %s"
-              % (self.sim.port, self.sim.org), flush=True)
-
-    def config(self):
-        return self.sim.demo_config()
-
-    def wait_online(self, timeout):
-        time.sleep(3)  # receive-only: nothing to see until it subscribes
-
-    def steps(self):
-        def reading(v):
-            def step():
-                print("  cloud -> %s air temperature %.1f (threshold 30, hysteresis 1)" % (self.eui, v),
-                      flush=True)
-                self.sim.publish_reading(self.eui, 4097, v)
-            return step
-        return [reading(v) for v in (25.0, 31.0, 29.5, 28.5, 30.2)]
-
-    def stop(self):
-        self.sim.stop()
-
-
-class _ThingscloudDemo:
-    """The local ThingsCloud for `iotlink run --cloud thingscloud`: MQTT over
-    verified TLS plus the project HTTP API on one device registry."""
-
-    def __init__(self, work, port=0):
-        from .sims.thingscloud import Sim
-        self.sim = Sim(work).start()
-        self.id = self.sim.demo["id"]
-        print("local ThingsCloud: MQTTS on 127.0.0.1:%d, project API %s"
-              % (self.sim.tls_port, self.sim.api_url), flush=True)
-        _follow(self.sim.uplinks, lambda u: "%s %s" % (u[1], _text(u[2])))
-
-    def config(self):
-        return self.sim.demo_config(tls=True)
-
-    def wait_online(self, timeout):
-        self.sim.wait_uplink(self.id, "attributes", timeout=timeout)
-
-    def command(self, name, params):
-        print("  cloud -> command/send %s %s" % (name, json.dumps(params)), flush=True)
-        return self.sim.command(name, params)
-
-    def set(self, props):
-        print("  cloud -> attributes/push %s" % json.dumps(props), flush=True)
-        self.sim.push(self.id, props)
-
-    def get(self, names):
-        print("  (ThingsCloud has no platform-initiated attribute get)", flush=True)
-
-    def stop(self):
-        self.sim.stop()
-
-
-class _IotkitDemo:
-    """The local iotkit (built-in broker variant) for `iotlink run --cloud iotkit`."""
-
-    def __init__(self, work, port=0):
-        from .sims.iotkit import Sim
-        self.sim = Sim(work, port=port).start()
-        print("local iotkit: MQTT on 127.0.0.1:%d" % self.sim.port, flush=True)
-        # replies are shown with their request
-        _follow(self.sim.uplinks, lambda u: None if u[1].endswith("_reply") else "%s %s" % (u[1], _text(u[2])))
-
-    def config(self):
-        return self.sim.demo_config()
-
-    def wait_online(self, timeout):
-        self.sim.wait_online(timeout)
-
-    def _show(self, what, r):
-        print("  cloud <- %s reply: %s" % (what, json.dumps(r)), flush=True)
-        return r
-
-    def command(self, name, params):
-        print("  cloud -> thing.service.%s %s" % (name, json.dumps(params)), flush=True)
-        return self._show(name, self.sim.command(name, params))
-
-    def set(self, props):
-        print("  cloud -> thing.service.property.set %s" % json.dumps(props), flush=True)
-        return self._show("set", self.sim.set(props))
-
-    def get(self, names):
-        print("  cloud -> thing.service.property.get %s" % json.dumps(names), flush=True)
-        return self._show("get", self.sim.get(names))
-
-    def stop(self):
-        self.sim.stop()
-
-
-class _AlientekDemo:
-    """The local 原子云 for `iotlink run --cloud alientek`: REST + WSS with a
-    local CA.  原子云 is not an MQTT cloud, so the board runs the DTU example
-    (an application on the WebSocket); the host plays the DTU it works with,
-    logged in to the same local cloud."""
-
-    firmware = ("examples", "alientek_dtu.py")
-    _OPS = {1: "subscribe", 2: "unsubscribe", 3: "to DTU", 7: "to NB-IoT"}
-
-    def __init__(self, work, port=0):
-        from .sims.alientek import Sim
-        self.sim = Sim(work, port=port).start()
-        self.number = self.sim.dtu.number
-        self.link = None
-        self.got = []
-        c = self.sim.demo_config()["cloud"]
-        print("local 原子云: REST %s, WebSocket %s, DTU %s" % (c["api"], c["ws"], self.number), flush=True)
-        self.sim.cloud.on_app_message = self._from_board
-
-    def config(self):
-        cfg = self.sim.demo_config()
-        cfg.pop("atk")
-        cfg["app"] = {"dtu": self.number}
-        return cfg
-
-    def wait_online(self, timeout):
-        self.sim.cloud.wait_subscribed(self.number, timeout)
-
-    def _from_board(self, m):
-        number = m[1:21].decode(errors="replace")
-        lost = m[0] == 3 and not self.sim.cloud.online(number)
-        print("  cloud <- 0x%02x %s %s %s%s" % (m[0], self._OPS.get(m[0], "?"), number, _text(m[21:]).strip(),
-                                              " (DTU offline: not delivered)" if lost else ""), flush=True)
-
-    def _downlink(self, data):
-        print("  DTU got %s" % _text(data).strip(), flush=True)
-        self.got.append(data)
-
-    def _dtu(self, line):
-        def step():
-            n = len(self.got)
-            print("  cloud -> 0x06 from DTU %s %s" % (self.number, line), flush=True)
-            self.link.send(line.encode() + b"\r\n")
-            end = time.monotonic() + 5
-            while len(self.got) == n and time.monotonic() < end:
-                time.sleep(0.05)
-        return step
-
-    def steps(self):
-        def login():
-            print("  cloud -> 0x04 DTU %s online" % self.number, flush=True)
-            self.link = self.sim.cloud.device_login(self.number, self.sim.dtu.password, self._downlink)
-
-        def logout():
-            print("  cloud -> 0x05 DTU %s offline" % self.number, flush=True)
-            self.link.close()
-        return [login, self._dtu("led on"), self._dtu("ping"), self._dtu("led off"),
-                self._dtu("dance"), logout]
-
-    def stop(self):
-        self.sim.stop()
-
-
-_DEMOS = {"mqtt": _MqttDemo, "iotkit": _IotkitDemo, "iotda": _IotdaDemo, "sensecap": _SensecapDemo,
-          "thingscloud": _ThingscloudDemo, "alientek": _AlientekDemo}
+def _sim_module(name):
+    return importlib.import_module("iotlink_tools.sims." + name)
 
 
 def cmd_run(args):
@@ -310,27 +29,22 @@ def cmd_run(args):
     operator sending commands so the round trip is visible."""
     from .deps import fetch_umqtt
     from . import upy
-    if args.cloud not in _DEMOS:
-        sys.exit("iotlink run: no local %s cloud for the demo yet; choose one of: %s"
-                 % (args.cloud, ", ".join(sorted(_DEMOS))))
+    from .board_tools import board_app
+    if args.cloud not in SIMS:
+        sys.exit("iotlink run: no local %s cloud; choose one of: %s" % (args.cloud, ", ".join(SIMS)))
     fetch_umqtt(quiet=True)
     work = tempfile.mkdtemp(prefix="iotlink-run-")
-    demo = _DEMOS[args.cloud](work, args.port)
-    cfg = demo.config()
+    demo = _sim_module(args.cloud).Sim.demo(work, args.port)
+    cfg = demo.run_config()
     cfg.setdefault("app", {}).update({"report_interval": args.interval, "run_seconds": args.seconds})
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    print("firmware: micropython firmware/%s (board 'unix'), config in %s"
-          % ("/".join(getattr(demo, "firmware", ("main.py",))), work), flush=True)
+    app = board_app(cfg["cloud"]["type"])
+    print("firmware: micropython firmware/%s (board 'unix'), config in %s" % (app, work), flush=True)
     env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
-    script = os.path.join(paths.FIRMWARE, *getattr(demo, "firmware", ("main.py",)))
+    script = os.path.join(paths.FIRMWARE, *app.split("/"))
     proc = subprocess.Popen([upy.micropython_exe(), script, "config.json"], cwd=work, env=env)
-    steps = demo.steps() if hasattr(demo, "steps") else (
-        lambda: demo.command("ping", {"hello": "board"}),
-        lambda: demo.command("led", {"on": True}),
-        lambda: demo.get(["led", "interval"]),
-        lambda: demo.set({"led": False}),
-        lambda: demo.command("nope", {}))
+    steps = demo.demo_steps()
     try:
         demo.wait_online(20)
         for step in steps:
@@ -354,37 +68,35 @@ def cmd_run(args):
     return proc.returncode or 0
 
 
-_CREDS = """
-import sys, iotlink
-from iotlink import config, clock, clouds
-cfg = config.load(sys.argv[1])
-c = clouds.load(cfg)
-cid, user, pw = c.credentials(clock.now())
-ep = c.ep
-print("host      ", ep["host"])
-print("port      ", ep["port"], "(TLS)" if ep["tls"] else "")
-print("client id ", cid)
-print("username  ", user)
-print("password  ", pw)
-print("keepalive ", ep["keepalive"])
-"""
+def _utc_time(text):
+    """Unix seconds for a UTC time written 2025-04-14T01[:37[:12]] (argparse type)."""
+    import calendar
+    import re
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d)(?::(\d\d)(?::(\d\d))?)?Z?", text)
+    if not m:
+        raise argparse.ArgumentTypeError("%r: want a UTC time like 2025-04-14T01 or 2025-04-14T01:37:12" % text)
+    try:
+        return calendar.timegm(time.strptime(" ".join(g or "0" for g in m.groups()), "%Y %m %d %H %M %S"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r: not a valid date and time" % text)
 
 
 def cmd_creds(args):
     """Print what the library would send in CONNECT, computed by the library
-    itself on MicroPython (time-based passwords use the current UTC hour)."""
-    from . import upy
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(_CREDS)
+    itself on MicroPython (time-based passwords use the current UTC hour, or --at)."""
+    from .board_tools import load_config, placeholders, ToolError
     try:
-        r = upy.run(f.name, args=(os.path.abspath(args.config),), timeout=30)
-    finally:
-        os.unlink(f.name)
-    sys.stdout.write(r.stdout)
-    if r.returncode:
-        err = r.stderr.strip().splitlines()
-        sys.stderr.write("iotlink creds: %s\n" % (err[-1] if err else "failed"))
-    return r.returncode
+        kind, _, out = load_config(args.config, int(time.time()) if args.at is None else args.at)
+    except ToolError as e:
+        print("iotlink creds: %s" % e, file=sys.stderr)
+        return 2
+    for field in placeholders(args.config):
+        print("warning: %s is still a <placeholder> from examples/" % field, file=sys.stderr)
+    if kind == "alientek":
+        print("%s: 原子云 has no MQTT login: the board uses cloud.token on the REST API and WebSocket"
+              % args.config)
+    print("\n".join(out))
+    return 0
 
 
 def build(arch, out_dir=None):
@@ -472,52 +184,28 @@ def cmd_deps(args):
 
 
 def cmd_sim(args):
-    from .broker import Mosquitto
-    from .console import Console
-    if args.cloud == "mqtt":
-        broker = Mosquitto(port=args.port or None).start()
-        print("plain MQTT broker (mosquitto) on 127.0.0.1:%d; uplinks under iotlink/#" % broker.port)
-        console = Console(broker.port).subscribe("iotlink/#")
-        try:
-            _print_uplinks(console, "iotlink/")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            broker.stop()
-        return 0
-    mod = __import__("iotlink_tools.sims." + args.cloud, fromlist=["main"])
-    if hasattr(mod, "main"):
-        rest = list(args.rest)
-        if rest[:1] == ["--"]:
-            rest = rest[1:]
-        if args.port and "--port" not in rest:
-            rest = ["--port", str(args.port)] + rest
-        return mod.main(rest) or 0
-    sp = argparse.ArgumentParser(prog="iotlink sim " + args.cloud)
-    mod.add_arguments(sp)
-    sub_args = sp.parse_args(args.rest)
-    if args.port and not getattr(sub_args, "port", None):
-        sub_args.port = args.port
-    return mod.run(sub_args) or 0
+    rest = list(args.rest)
+    return _sim_module(args.cloud).main(rest[1:] if rest[:1] == ["--"] else rest) or 0
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="iotlink", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="run firmware/main.py on the unix port against a local cloud")
-    p.add_argument("--cloud", default="mqtt", help="local cloud: " + ", ".join(sorted(_DEMOS)))
+    p.add_argument("--cloud", default="mqtt", help="local cloud: " + ", ".join(SIMS))
     p.add_argument("--seconds", type=int, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
     p.add_argument("--interval", type=int, default=5, help="report interval in seconds")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
     p.set_defaults(fn=cmd_run)
-    p = sub.add_parser("sim", help="run a local cloud")
-    p.add_argument("cloud", choices=_sim_choices())
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that local cloud (--help)")
+    p = sub.add_parser("sim", help="run a local cloud (iotlink sim CLOUD --help: its options)")
+    p.add_argument("cloud", choices=SIMS)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that local cloud (--port, --help, ...)")
     p.set_defaults(fn=cmd_sim)
     p = sub.add_parser("creds", help="print the MQTT credentials the library would use")
     p.add_argument("cloud", nargs="?", help="(informational; the config's cloud.type decides)")
     p.add_argument("--config", default="config.json")
+    p.add_argument("--at", type=_utc_time, metavar="UTC",
+                   help="compute for this UTC time instead of now, e.g. 2025-04-14T01")
     p.set_defaults(fn=cmd_creds)
     p = sub.add_parser("build", help="compile lib/ to .mpy with mpy-cross")
     p.add_argument("--arch", action="append", choices=ARCHS)
@@ -559,19 +247,13 @@ def main(argv=None):
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["bench"], ["soak"]) and argv[1:2] != ["--"]:
+    if argv[:1] in (["bench"], ["soak"], ["thingscloud"]) and argv[1:2] != ["--"]:
         # their options belong to their own parsers, not to this one
         argv[1:1] = ["--"]
+    if argv[:1] == ["sim"] and argv[1:2] and argv[1] in SIMS and argv[2:3] != ["--"]:
+        argv[2:2] = ["--"]   # so is everything after the cloud's name (--port, --help)
     args = ap.parse_args(argv)
     return args.fn(args)
-
-
-def _sim_choices():
-    names = ["mqtt"]
-    folder = os.path.join(os.path.dirname(__file__), "sims")
-    if os.path.isdir(folder):
-        names += sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("_"))
-    return names
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Write package.json (for `mpremote mip install github:<owner>/<repo>`) from lib/.
+"""Write package.json (for `mpremote mip install ./package.json` from a checkout, or
+github:<owner>/<repo> of a fork: its urls are relative to package.json) from lib/.
 
     python -m iotlink_tools.package      # run after adding or removing a module
 """

@@ -347,7 +347,7 @@ class Session:
         self.ws_base = config.get(c, "ws", str, WS).rstrip("/")
         if not (self.ws_base.startswith("wss://") or self.ws_base.startswith("ws://")):
             raise config.ConfigError("cloud.ws: must start with wss:// or ws://")
-        self.ca = config.get(c, "ca", str, None)
+        self.ca = config.file(c, "ca")
         self.verify = config.get(c, "verify", bool, True)
         if self.verify and not self.ca and (self.ws_base.startswith("wss:") or self.api_base.startswith("https:")):
             raise config.ConfigError("cloud.ca: required for wss:// and https:// (CA file to verify "

@@ -84,7 +84,7 @@ def provision(cfg, cache=CACHE, timeout=10):
     if not (d and d.get("api") == api and d.get("device_key") == dk and d.get("access_token")):
         dev = certificate(api, pk, dk, config.get(c, "type_key", str, None),
                           config.get(c, "customer_id", str, None), timeout,
-                          config.get(c, "api_ca", str, None), config.get(c, "api_verify", bool, True))
+                          config.file(c, "api_ca"), config.get(c, "api_verify", bool, True))
         d = {"api": api, "device_key": dk, "access_token": dev["access_token"],
              "id": dev.get("id"), "conn_type": dev.get("conn_type")}
         with open(cache, "w") as f:

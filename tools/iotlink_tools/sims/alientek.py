@@ -29,7 +29,6 @@ UART.
 Hand-written WebSocket server side (stdlib only).
 """
 
-import argparse
 import base64
 import datetime
 import hashlib
@@ -48,6 +47,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .. import certs
+from . import common
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CST = datetime.timezone(datetime.timedelta(hours=8))
@@ -799,6 +799,8 @@ class Sim:
         self.module = None
         self.dtu = None
         self._ws = None
+        self.link = None   # the DTU's login, while `iotlink run` plays it
+        self.got = []      # what the DTU received then
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
@@ -833,6 +835,59 @@ class Sim:
                 "atk": {"uart": self.module.path, "number": self.dtu.number, "password": self.dtu.password},
                 "session": {"backoff_min_ms": 500, "backoff_max_ms": 5000}}
 
+    # ----- `iotlink run`: the board runs the DTU example; the host plays the DTU
+
+    _OPS = {1: "subscribe", 2: "unsubscribe", 3: "to DTU", 7: "to NB-IoT"}
+
+    @classmethod
+    def demo(cls, workdir, port=0):
+        sim = cls(workdir, port=port).start()
+        c = sim.demo_config()["cloud"]
+        print("local 原子云: REST %s, WebSocket %s, DTU %s" % (c["api"], c["ws"], sim.dtu.number), flush=True)
+        sim.cloud.on_app_message = sim._from_board
+        return sim
+
+    def run_config(self):
+        cfg = self.demo_config()
+        cfg.pop("atk")
+        cfg["app"] = {"dtu": self.dtu.number}
+        return cfg
+
+    def wait_online(self, timeout):
+        self.cloud.wait_subscribed(self.dtu.number, timeout)
+
+    def _from_board(self, m):
+        number = m[1:21].decode(errors="replace")
+        lost = m[0] == 3 and not self.cloud.online(number)
+        print("  cloud <- 0x%02x %s %s %s%s" % (m[0], self._OPS.get(m[0], "?"), number,
+                                              common.text(m[21:]).strip(),
+                                              " (DTU offline: not delivered)" if lost else ""), flush=True)
+
+    def _downlink(self, data):
+        print("  DTU got %s" % common.text(data).strip(), flush=True)
+        self.got.append(data)
+
+    def _dtu_line(self, line):
+        def step():
+            n = len(self.got)
+            print("  cloud -> 0x06 from DTU %s %s" % (self.dtu.number, line), flush=True)
+            self.link.send(line.encode() + b"\r\n")
+            end = time.monotonic() + 5
+            while len(self.got) == n and time.monotonic() < end:
+                time.sleep(0.05)
+        return step
+
+    def demo_steps(self):
+        def login():
+            print("  cloud -> 0x04 DTU %s online" % self.dtu.number, flush=True)
+            self.link = self.cloud.device_login(self.dtu.number, self.dtu.password, self._downlink)
+
+        def logout():
+            print("  cloud -> 0x05 DTU %s offline" % self.dtu.number, flush=True)
+            self.link.close()
+        return [login, self._dtu_line("led on"), self._dtu_line("ping"), self._dtu_line("led off"),
+                self._dtu_line("dance"), logout]
+
     def command(self, name, params=None, timeout=20):
         """Send ``{"name": .., "params": ..}`` (JSON + CR LF) to the DTU as an
         app; return the first JSON object the DTU's board sends back."""
@@ -853,15 +908,13 @@ class Sim:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="iotlink sim alientek",
-                                 description="A local ALIENTEK 原子云: REST + WebSocket, and a simulated ATK module on a pty.")
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=18443, help="HTTP(S) + WS(S) port (0 = any free)")
+    ap = common.parser("alientek", "A local ALIENTEK 原子云: REST + WebSocket, and a simulated ATK module on a pty.",
+                       port=18443)
     ap.add_argument("--plain", action="store_true", help="http:// and ws:// instead of TLS")
-    ap.add_argument("--dir", default=".sim/alientek", help="where the test CA is kept")
     a = ap.parse_args(argv)
-    sim = Sim(a.dir, tls=not a.plain, port=a.port, host=a.host).start()
-    try:
+    sim = Sim(a.dir, tls=not a.plain, port=a.port, host=a.host)
+
+    def show():
         cfg = sim.demo_config()
         print("local 原子云: REST %s  WebSocket %s" % (cfg["cloud"]["api"], cfg["cloud"]["ws"]))
         print("API token: %s   org_id: %d" % (sim.cloud.token, cfg["cloud"]["org_id"]))
@@ -872,14 +925,7 @@ def main(argv=None):
         print("config.json:")
         print(json.dumps(cfg, indent=1, ensure_ascii=False))
         print("Ctrl-C to stop")
-        sys.stdout.flush()
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
+    return common.serve("iotlink sim alientek", sim, (a.port,), a.host, show)
 
 
 if __name__ == "__main__":

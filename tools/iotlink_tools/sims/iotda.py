@@ -35,6 +35,7 @@ import time
 import uuid
 
 from .. import certs
+from . import common
 from .base import MqttSim
 
 _CID = re.compile(r"^([A-Za-z0-9_-]{1,128})_0_([01])_(\d{10})$")
@@ -358,16 +359,6 @@ class LocalIoTDA(MqttSim):
 
 # ----- command line ----------------------------------------------------------
 
-def add_arguments(parser):
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=11883, help="plain MQTT port (0 = any free)")
-    parser.add_argument("--tls-port", type=int, default=18883, help="MQTTS port (0 = any free)")
-    parser.add_argument("--device", action="append", default=[], metavar="ID:SECRET",
-                        help="register a device (repeatable); default: one made up")
-    parser.add_argument("--dir", default=".sim/iotda", help="where the test CA is kept")
-    parser.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
-
-
 _HELP = """commands (a JSON argument is the rest of the line):
   command DEVICE SERVICE NAME {"paras":..}   send a command, wait 20 s for the response
   set DEVICE SERVICE {"prop": value}          property set
@@ -409,48 +400,86 @@ def _cli_line(sim, line):
     return _HELP
 
 
-def run(args):
-    """Run until stdin closes or "quit": prints what a device needs to connect."""
+class Sim(LocalIoTDA):
+    """The local IoTDA with `iotlink run`'s operator: TLS with a local CA."""
+
+    DEMO_DEVICE = "demo_product_demo-board"
+
+    @classmethod
+    def demo(cls, workdir, port=0):
+        ca = certs.make_ca(os.path.join(workdir, "ca"))
+        sim = cls({cls.DEMO_DEVICE: "demo-secret-0001"}, tls=ca, port=port).start()
+        print("local IoTDA: MQTTS on 127.0.0.1:%d (MQTT %d), device %s"
+              % (sim.tls_port, sim.port, cls.DEMO_DEVICE), flush=True)
+        common.follow(sim.uplinks, lambda u: None if "/response/" in u[1] else "%s %s" % (u[1], common.text(u[2])))
+        return sim
+
+    def run_config(self):
+        return self.config(self.DEMO_DEVICE, tls=True, keepalive=60)
+
+    def wait_online(self, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.versions.get(self.DEMO_DEVICE) is not None or self.uplinks:
+                return
+            time.sleep(0.2)
+        raise TimeoutError("the board did not come online")
+
+    def _show(self, what, r):
+        print("  cloud <- %s: %s" % (what, json.dumps(r)), flush=True)
+        return r
+
+    def demo_command(self, name, params):
+        print("  cloud -> command %s %s" % (name, json.dumps(params)), flush=True)
+        return self._show("command response", self.send_command(self.DEMO_DEVICE, "default", name, params))
+
+    def demo_set(self, props):
+        print("  cloud -> properties set %s" % json.dumps(props), flush=True)
+        return self._show("set response", self.set_properties(self.DEMO_DEVICE, "default", props))
+
+    def demo_get(self, names):
+        print("  cloud -> properties get", flush=True)
+        return self._show("get response", self.get_properties(self.DEMO_DEVICE, "default"))
+
+    def demo_steps(self):
+        return common.operator_steps(self)
+
+
+def main(argv=None):
+    """Serve until Ctrl-C, SIGTERM or "quit": prints what a device needs to connect."""
+    ap = common.parser("iotda", "A local Huawei Cloud IoTDA (MQTT device side).", port=11883, tls_port=18883)
+    ap.add_argument("--device", action="append", default=[], metavar="ID:SECRET",
+                    help="register a device (repeatable); default: one made up")
+    ap.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
+    args = ap.parse_args(argv)
     devices = {}
     for d in args.device:
         did, _, secret = d.partition(":")
         if not secret:
-            raise SystemExit("--device wants ID:SECRET")
+            ap.error("--device wants ID:SECRET")
         devices[did] = secret
     if not devices:
         devices["iotlink_dev01"] = uuid.uuid4().hex[:16]
     tls = certs.make_ca(args.dir)
     der = certs.pem_to_der(tls["ca"], os.path.join(args.dir, "ca.der"))
-    sim = LocalIoTDA(devices, tls=tls, host=args.host, port=args.port, tls_port=args.tls_port,
-                     bootstrap_address=args.bootstrap_address).start()
-    try:
+    sim = Sim(devices, tls=tls, host=args.host, port=args.port, tls_port=args.tls_port,
+              bootstrap_address=args.bootstrap_address)
+
+    def show():
         print("local IoTDA: mqtt://%s:%d  mqtts://%s:%d" % (args.host, sim.port, args.host, sim.tls_port))
         print("CA for the device: %s (DER: %s)" % (tls["ca"], der))
         for did in devices:
             print("config.json for %s:" % did)
             print(json.dumps(sim.config(did), indent=1))
         print(_HELP)
-        sys.stdout.flush()
-        for line in sys.stdin:
-            line = line.strip()
-            if not line:
-                continue
-            if line in ("quit", "exit"):
-                break
-            try:
-                out = _cli_line(sim, line)
-            except Timeout as e:
-                out = "timeout: %s" % e
-            except (IndexError, ValueError) as e:
-                out = "bad input (%s)\n%s" % (e, _HELP)
-            print(out if isinstance(out, str) else json.dumps(out, indent=1))
-            sys.stdout.flush()
-    finally:
-        sim.stop()
+
+    def handle(line):
+        try:
+            return _cli_line(sim, line)
+        except Timeout as e:
+            return "timeout: %s" % e
+    return common.serve("iotlink sim iotda", sim, (args.port, args.tls_port), args.host, show, handle, _HELP)
 
 
 if __name__ == "__main__":
-    import argparse
-    p = argparse.ArgumentParser(description="A local Huawei Cloud IoTDA (MQTT device side).")
-    add_arguments(p)
-    run(p.parse_args())
+    sys.exit(main())

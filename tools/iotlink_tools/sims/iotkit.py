@@ -35,11 +35,9 @@ device's ``*_reply`` with the same id.
 Needs paho-mqtt on the host.
 """
 
-import argparse
 import hashlib
 import json
 import os
-import signal
 import struct
 import sys
 import threading
@@ -47,6 +45,7 @@ import time
 import uuid
 
 from .. import certs, mqtt_front
+from . import common
 from .base import MqttSim
 from ..mqtt_front import PUBLISH, SUBSCRIBE, body_of, parse_subscribe, varint
 
@@ -221,6 +220,38 @@ class Sim(MqttSim):
             d = self.devices.get(device_name)
             return d and d["online"] and (self.variant == EMQX or device_name in self.routes)
         self.wait(up, timeout, "%s online" % device_name)
+
+    # ----- `iotlink run` (built-in broker variant) -------------------------
+
+    @classmethod
+    def demo(cls, workdir, port=0):
+        sim = cls(workdir, port=port).start()
+        print("local iotkit: MQTT on 127.0.0.1:%d" % sim.port, flush=True)
+        # replies are shown with their request
+        common.follow(sim.uplinks, lambda u: None if u[1].endswith("_reply") else "%s %s" % (u[1], common.text(u[2])))
+        return sim
+
+    def run_config(self):
+        return self.demo_config()
+
+    def _show(self, what, r):
+        print("  cloud <- %s reply: %s" % (what, json.dumps(r)), flush=True)
+        return r
+
+    def demo_command(self, name, params):
+        print("  cloud -> thing.service.%s %s" % (name, json.dumps(params)), flush=True)
+        return self._show(name, self.command(name, params))
+
+    def demo_set(self, props):
+        print("  cloud -> thing.service.property.set %s" % json.dumps(props), flush=True)
+        return self._show("set", self.set(props))
+
+    def demo_get(self, names):
+        print("  cloud -> thing.service.property.get %s" % json.dumps(names), flush=True)
+        return self._show("get", self.get(names))
+
+    def demo_steps(self):
+        return common.operator_steps(self)
 
     # ----- the door --------------------------------------------------------
 
@@ -512,33 +543,25 @@ def _cli_line(sim, line):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="iotlink sim iotkit",
-                                 description="A local iotkit (iotkit.cc) MQTT platform.")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    ap.add_argument("--port", type=int, default=11884, help="MQTT port (0 = any free)")
-    ap.add_argument("--tls-port", type=int, default=0,
-                    help="also listen with TLS on this port (test CA made in --dir)")
+    ap = common.parser("iotkit", "A local iotkit (iotkit.cc) MQTT platform.", port=11884, tls_port=0,
+                       tls_help="also listen with TLS on this port (test CA made in --dir)")
     ap.add_argument("--variant", choices=VARIANTS, default=PLUGIN,
                     help="plugin: built-in broker, answers on /s/..._reply; "
                          "emqx: answers on /c/..._reply")
     ap.add_argument("--product", action="append", default=[], metavar="PK:SECRET",
                     help="a product (repeatable); default: a demo product")
-    ap.add_argument("--dir", default=".sim/iotkit", help="where the test CA and config go")
     args = ap.parse_args(argv)
     products = {}
     for p in args.product:
         pk, _, secret = p.partition(":")
         if not pk or not secret or "_" in pk:
-            raise SystemExit("--product wants PK:SECRET (no '_' in PK)")
+            ap.error("--product wants PK:SECRET (no '_' in PK)")
         products[pk] = secret
     os.makedirs(args.dir, exist_ok=True)
-
-    def _term(*_):
-        raise KeyboardInterrupt  # stop mosquitto too when killed with SIGTERM
-    signal.signal(signal.SIGTERM, _term)
     sim = Sim(args.dir, args.variant, products or None, tls=True if args.tls_port else None,
-              host=args.host, port=args.port, tls_port=args.tls_port).start()
-    try:
+              host=args.host, port=args.port, tls_port=args.tls_port)
+
+    def show():
         cfg = sim.demo_config()
         c = cfg["cloud"]
         cid = "%s_%s_%s" % (c["product_key"], c["device_name"], c["model"])
@@ -554,27 +577,13 @@ def main(argv=None):
         print(json.dumps(cfg, indent=1))
         print("any deviceName connecting under a product is registered on the spot")
         print(_HELP)
-        sys.stdout.flush()
-        for line in sys.stdin:
-            line = line.strip()
-            if not line:
-                continue
-            if line in ("quit", "exit"):
-                return 0
-            try:
-                out = _cli_line(sim, line)
-            except (Timeout, Offline) as e:
-                out = "%s: %s" % (type(e).__name__, e)
-            except (IndexError, KeyError, ValueError) as e:
-                out = "bad input (%s)\n%s" % (e, _HELP)
-            print(out if isinstance(out, str) else json.dumps(out, indent=1))
-            sys.stdout.flush()
-        while True:  # stdin closed (run in the background): serve until Ctrl-C
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        sim.stop()
+
+    def handle(line):
+        try:
+            return _cli_line(sim, line)
+        except (Timeout, Offline) as e:
+            return "%s: %s" % (type(e).__name__, e)
+    return common.serve("iotlink sim iotkit", sim, (args.port, args.tls_port), args.host, show, handle, _HELP)
 
 
 if __name__ == "__main__":

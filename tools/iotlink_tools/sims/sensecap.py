@@ -25,17 +25,16 @@ state, interval).  ``publish_reading()`` sends a chosen reading at once.
 Needs paho-mqtt on the host.
 """
 
-import argparse
 import json
 import os
 import re
 import secrets
-import signal
 import sys
 import tempfile
 import threading
 import time
 
+from . import common
 from .base import MqttSim
 
 _CID = re.compile(r"^org-([0-9A-Za-z]+)-([0-9a-z]+)$")
@@ -98,6 +97,30 @@ class Sim(MqttSim):
                 "session": {"backoff_min_ms": 200, "backoff_max_ms": 2000},
                 "app": {"eui": WEATHER, "measurement": 4097, "threshold": 30.0,
                         "hysteresis": 1.0}}
+
+    # ----- `iotlink run`: the board runs the threshold example -------------
+
+    @classmethod
+    def demo(cls, workdir, port=0):
+        sim = cls(workdir, port=port).start()
+        print("local SenseCAP OpenStream: MQTT on 127.0.0.1:%d, organisation %s" % (sim.port, sim.org), flush=True)
+        return sim
+
+    def run_config(self):
+        return self.demo_config()
+
+    def wait_online(self, timeout):
+        time.sleep(3)  # receive-only: nothing to see until it subscribes
+
+    def demo_steps(self):
+        """The weather station's temperature across the example's threshold, both ways."""
+        def reading(v):
+            def step():
+                print("  cloud -> %s air temperature %.1f (threshold 30, hysteresis 1)" % (WEATHER, v),
+                      flush=True)
+                self.publish_reading(WEATHER, 4097, v)
+            return step
+        return [reading(v) for v in (25.0, 31.0, 29.5, 28.5, 30.2)]
 
     # ----- the door --------------------------------------------------------
 
@@ -226,24 +249,16 @@ def _line(sim, line):
     return _HELP
 
 
-def _interrupt(*_):
-    raise KeyboardInterrupt
-
-
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="iotlink sim sensecap",
-                                description="A local SenseCAP Data OpenStream (MQTT, receive-only).")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=11884, help="MQTT port (0 = any free)")
+    p = common.parser("sensecap", "A local SenseCAP Data OpenStream (MQTT, receive-only).", port=11884)
     p.add_argument("--org", default=DEMO_ORG, help="organisation id of the demo org")
     p.add_argument("--key", help="its API access key (default: a fresh random one)")
     p.add_argument("--interval", type=float, default=10, help="seconds between demo uplinks (0 = none)")
-    p.add_argument("--dir", default=".sim/sensecap", help="where mosquitto keeps its files")
-    a = p.parse_args([x for x in (argv or ()) if x != "--"] if argv is not None else None)
-    signal.signal(signal.SIGTERM, _interrupt)   # stop the broker on kill as on Ctrl-C
+    a = p.parse_args(argv)
     sim = Sim(os.path.abspath(a.dir), {a.org: a.key or secrets.token_hex(32).upper()},
-              host=a.host, port=a.port, interval=a.interval).start()
-    try:
+              host=a.host, port=a.port, interval=a.interval)
+
+    def show():
         print("local SenseCAP OpenStream: mqtt://%s:%d (no TLS, as the real one)" % (a.host, sim.port))
         print("  client id  org-%s-<digits and lowercase letters>" % sim.org)
         print("  username   org-%s" % sim.org)
@@ -251,27 +266,13 @@ def main(argv=None):
         print("  devices    %s (weather station), %s (tracker), %s (leak sensor)" % DEMO_EUIS)
         print("  topics     /device_sensor_data/%s/<EUI>/<channel>/<reserved>/<measurement id>" % sim.org)
         print("             /device_status_event/%s/<EUI>/<reserved>/<status id>" % sim.org)
-        print("config.json for a board:")
+        path = os.path.join(a.dir, "config.json")
+        with open(path, "w") as f:
+            json.dump(sim.demo_config(), f, indent=1)
+        print("config.json for a board (also in %s):" % path)
         print(json.dumps(sim.demo_config(), indent=1))
         print(_HELP)
-        sys.stdout.flush()
-        for line in sys.stdin:
-            line = line.strip()
-            if not line:
-                continue
-            if line in ("quit", "exit"):
-                return 0
-            try:
-                out = _line(sim, line)
-            except (IndexError, ValueError) as e:
-                out = "bad input (%s)\n%s" % (e, _HELP)
-            print(out, flush=True)
-        while True:  # stdin closed (not a terminal): run until Ctrl-C
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        sim.stop()
+    return common.serve("iotlink sim sensecap", sim, (a.port,), a.host, show, lambda line: _line(sim, line), _HELP)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ API token gets HTTP 401 with errcode 401 (the real code is undocumented).
 Needs paho-mqtt on the host.
 """
 
-import argparse
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import certs
+from . import common
 from .base import MqttSim
 
 DAY = 86400
@@ -192,6 +192,35 @@ class Sim(MqttSim):
 
     def demo_config(self, tls=False):
         return self.config(self.demo["id"], tls)
+
+    # ----- `iotlink run`: MQTT over verified TLS plus the project API -------
+
+    @classmethod
+    def demo(cls, workdir, port=0):
+        sim = cls(workdir, port=port).start()
+        print("local ThingsCloud: MQTTS on 127.0.0.1:%d, project API %s" % (sim.tls_port, sim.api_url), flush=True)
+        common.follow(sim.uplinks, lambda u: "%s %s" % (u[1], common.text(u[2])))
+        return sim
+
+    def run_config(self):
+        return self.demo_config(tls=True)
+
+    def wait_online(self, timeout):
+        self.wait_uplink(self.demo["id"], "attributes", timeout=timeout)
+
+    def demo_command(self, name, params):
+        print("  cloud -> command/send %s %s" % (name, json.dumps(params)), flush=True)
+        return self.command(name, params)
+
+    def demo_set(self, props):
+        print("  cloud -> attributes/push %s" % json.dumps(props), flush=True)
+        self.push(self.demo["id"], props)
+
+    def demo_get(self, names):
+        print("  (ThingsCloud has no platform-initiated attribute get)", flush=True)
+
+    def demo_steps(self):
+        return common.operator_steps(self)
 
     def add_alarm(self, device_id, level=1, info=None):
         d = self.devices[device_id]
@@ -732,17 +761,13 @@ def _handler(sim):
 # ----- command line ----------------------------------------------------------
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="iotlink sim thingscloud",
-                                description="A local ThingsCloud: device MQTT + project HTTP API.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=21883, help="plain MQTT port (0 = any free)")
-    p.add_argument("--tls-port", type=int, default=28883, help="MQTTS port (0 = any free)")
+    p = common.parser("thingscloud", "A local ThingsCloud: device MQTT + project HTTP API.",
+                      port=21883, tls_port=28883)
     p.add_argument("--http-port", type=int, default=28080, help="HTTP API port (0 = any free)")
-    p.add_argument("--dir", default=".sim/thingscloud", help="where the test CA is kept")
     args = p.parse_args(argv)
-    sim = Sim(args.dir, host=args.host, port=args.port, tls_port=args.tls_port,
-              http_port=args.http_port).start()
-    try:
+    sim = Sim(args.dir, host=args.host, port=args.port, tls_port=args.tls_port, http_port=args.http_port)
+
+    def show():
         app, (ak, sk) = next(iter(sim.apps.items()))
         print("local ThingsCloud")
         print("  MQTT  mqtt://%s:%d   mqtts://%s:%d (CA %s)" % (args.host, sim.port, args.host,
@@ -753,17 +778,11 @@ def main(argv=None):
             sim.project_key, sim.api_url))
         print("demo device %s (AccessToken %s) config.json:" % (sim.demo["id"], sim.demo["access_token"]))
         print(json.dumps(sim.demo_config(), indent=1))
-        print("try: iotlink thingscloud --api %s --app-id %s --access-key %s --secret-key %s devices"
+        print("try: .venv/bin/iotlink thingscloud --api %s --app-id %s --access-key %s --secret-key %s devices"
               % (sim.api_url, app, ak, sk))
         print("Ctrl-C to stop")
-        sys.stdout.flush()
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
+    return common.serve("iotlink sim thingscloud", sim, (args.port, args.tls_port, args.http_port), args.host,
+                        show)
 
 
 if __name__ == "__main__":
