@@ -23,8 +23,10 @@ except ImportError:  # CPython: the spec vectors of the other tests import the c
 
 from iotlink_tools import emu  # noqa: E402
 from iotlink_tools.emu.board import Board, tree  # noqa: E402
+from ..conftest import _CERT_NAMES as CERT_NAMES  # noqa: E402
 
 BOARD = "picow"
+CERT_STAND_IN = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def pytest_collection_modifyitems(items):
@@ -54,8 +56,10 @@ def lib_flash(tmp_path_factory):
     out = str(work / "armv6m")
     build("armv6m", out)
     flash = str(work / "flash.bin")
+    # config load opens the files a config names: the stand-ins the codec tests use, at the root
+    stand_ins = [(CERT_STAND_IN, name) for name in CERT_NAMES]
     with emu.Emulator(BOARD, flash_state=flash) as e, Board(e.port) as b:
-        b.put(tree(out, "lib") + [(_umqtt("armv6m"), "lib/umqtt/simple.mpy")])
+        b.put(tree(out, "lib") + [(_umqtt("armv6m"), "lib/umqtt/simple.mpy")] + stand_ins)
     return flash
 
 

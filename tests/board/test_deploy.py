@@ -1,10 +1,11 @@
 """`iotlink deploy` against the emulated Pico W, as a user runs it: every file
-lands unchanged, a second deploy copies nothing, umqtt.simple is installed
+lands unchanged (the TLS files the config names included), a second deploy copies nothing, umqtt.simple is installed
 (the Pico W firmware does not freeze it), the board resets and main.py starts."""
 
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ def expected_files(config):
                   "board.py": os.path.join(paths.BOARDS, "generic", "board.py"),
                   "board.json": os.path.join(paths.BOARDS, "picow", "board.json"),
                   "config.json": config})
+    files.update({rel: os.path.join(os.path.dirname(config), rel) for rel in TLS_FILES.values()})
     out = {}
     for dst, src in files.items():
         with open(src, "rb") as f:
@@ -59,10 +61,17 @@ def wait_for(emulator, text, since, timeout=60):
         time.sleep(0.2)
 
 
-def test_deploy_to_the_emulated_pico_w(tmp_path):
+TLS_FILES = {"ca": "certs/ca.crt", "cert": "certs/device1.crt", "key": "certs/device1.key"}
+
+
+def test_deploy_to_the_emulated_pico_w(tmp_path, test_ca):
     config = str(tmp_path / "config.json")
+    os.makedirs(str(tmp_path / "certs"))
+    for field, rel in TLS_FILES.items():  # the files a config names go along, to the same relative path
+        shutil.copy(test_ca[{"ca": "ca", "cert": "device1", "key": "device1_key"}[field]], str(tmp_path / rel))
     with open(config, "w") as f:  # a broker the board cannot reach: it has no radio
-        json.dump({"cloud": {"type": "mqtt", "host": "127.0.0.1", "port": 1883, "client_id": "emu-picow"},
+        json.dump({"cloud": dict({"type": "mqtt", "host": "127.0.0.1", "port": 8883, "tls": True,
+                                  "client_id": "emu-picow"}, **TLS_FILES),
                    "app": {"report_interval": 5}}, f)
     with emu.Emulator("picow") as e:
         state = os.path.join(paths.ROOT, "build", "deployed-%s.json" % e.port.strip("/").replace("/", "_"))

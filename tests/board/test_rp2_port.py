@@ -24,10 +24,11 @@ from ..thingscloud import test_micropython as thingscloud_codec
 from ..thingscloud.test_codec import TOKEN, PKEY
 
 
-def unix_port(code, tmp_path):
-    path = tmp_path / "unix.py"
+def unix_port(code, folder):
+    """The last JSON line ``code`` prints on the unix port, run in ``folder``."""
+    path = folder / "unix.py"
     path.write_text(code)
-    r = upy.run(str(path), timeout=60)
+    r = upy.run(str(path), timeout=60, cwd=str(folder))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -107,11 +108,11 @@ def float32(x):
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
-def test_codec_round_trips_same_as_the_unix_port(rp2_lib, tmp_path):
+def test_codec_round_trips_same_as_the_unix_port(rp2_lib, cert_files):
     """decode / reply / report of every MQTT cloud's codec, one boot for all."""
     for name, code in CODECS.items():
         on_board = rp2_lib.last_json(code, timeout=300)
-        on_unix = unix_port(code, tmp_path)
+        on_unix = unix_port(code, cert_files)
         if name == "sensecap":
             # the script's own literal 1.5e12 is a 32-bit float on the board: a different input
             assert on_unix[19][1] == 1500000000000
