@@ -6,37 +6,34 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 from iotlink_tools.emu.board import Board
 
+from ..test_sims_cli import _processes
+
 
 def start(port):
+    mark = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, "-m", "iotlink_tools.cli", "emu", "--port", port],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, IOTLINK_TEST_MARK=mark))
     first = proc.stdout.readline()
     assert ("on %s" % port) in first, first + proc.stderr.read()
+    proc.mark = mark
     return proc
 
 
-def runner_of(port):
-    """pids of the emulator processes serving ``port`` (node and its socat)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                args = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if port in args and "iotlink_tools.cli" not in args:
-            found.append(int(pid))
-    return found
+def runner_of(proc):
+    """pids of the emulator processes ``proc`` started (node and its socat), still alive."""
+    return [pid for pid in _processes(proc.mark) if pid != proc.pid]
 
 
-def gone(port, timeout=10):
+def gone(proc, port, timeout=10):
     end = time.monotonic() + timeout
-    while runner_of(port) and time.monotonic() < end:
+    while runner_of(proc) and time.monotonic() < end:
         time.sleep(0.1)
-    return not runner_of(port) and not os.path.exists(port)
+    return not runner_of(proc) and not os.path.exists(port)
 
 
 def test_emu_serves_mpremote_and_stops_on_ctrl_c(tmp_path):
@@ -45,10 +42,10 @@ def test_emu_serves_mpremote_and_stops_on_ctrl_c(tmp_path):
     try:
         with Board(port) as b:
             assert "Raspberry Pi Pico W" in b.run("import sys; print(sys.implementation._machine)")
-        assert runner_of(port)
+        assert runner_of(proc)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
-        assert gone(port)
+        assert gone(proc, port)
     finally:
         proc.kill()
         proc.wait()
@@ -58,10 +55,10 @@ def test_emulator_ends_when_its_owner_is_killed(tmp_path):
     port = str(tmp_path / "ttyEMU")
     proc = start(port)
     try:
-        assert runner_of(port)
+        assert runner_of(proc)
         proc.send_signal(signal.SIGKILL)  # no cleanup code runs: the runner sees its stdin close
         proc.wait()
-        assert gone(port)
+        assert gone(proc, port)
     finally:
         proc.kill()
         proc.wait()
