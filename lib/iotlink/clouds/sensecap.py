@@ -244,8 +244,12 @@ def normalise(v):
 
 
 def timestamp(v):
-    """Milliseconds as an int from an int, float or numeric string; else None."""
+    """Milliseconds as an int from an int, float or numeric string; else None.
+    "1561373812474.0" is read by its digits: a board's 32-bit float is up to a minute off."""
     if isinstance(v, str):
+        whole, _, frac = v.strip().partition(".")
+        if whole.isdigit() and (frac.isdigit() or not frac):
+            return int(whole)
         v = normalise(v)
     if isinstance(v, bool):
         return None

@@ -373,6 +373,8 @@ def collect(workdir, only=None, log=print):
     sizes = {arch: compile_lib(os.path.join(workdir, arch), arch) for arch in ("xtensawin", "armv6m")}
     res["sizes"] = sizes
     res["umqtt_size"] = {arch: _umqtt_size(arch) for arch in sizes}
+    from . import rp2
+    res["rp2"] = rp2.collect(workdir, log)
     for name, t in targets(workdir, only):
         if isinstance(t, str):
             res["skipped"][name] = t
@@ -501,7 +503,9 @@ def render(res):
                  "%s bytes) is subtracted." % (res["romfs_size"], res.get("romfs_overhead")))
     for n, why in res["skipped"].items():
         L.append("Not measured: %s (%s)." % (n, why))
-    L += ["", "## Against the targets", "",
+    from .rp2 import render as rp2_section
+    L += [""] + rp2_section(res.get("rp2") or {"skipped": "not run"})
+    L += ["## Against the targets", "",
           "| target | cloud | measured | verdict |", "|---|---|---|---|"]
     misses = []
     for n in names:
@@ -644,7 +648,17 @@ def main(args=None):
     ap.add_argument("--micropython", metavar="PATH",
                     help="run the scenarios on this MicroPython binary (default: the venv's), "
                          "e.g. a 32-bit unix port for the object sizes of a board")
+    ap.add_argument("--rp2-only", action="store_true", help="only the rp2 firmware (emulated) heap row; "
+                    "prints it, writes nothing")
     ns = ap.parse_args(argv or [])
+    if ns.rp2_only:
+        from . import rp2
+        workdir = tempfile.mkdtemp(prefix="iotlink-bench-")
+        try:
+            print("\n".join(rp2.render(rp2.collect(workdir))))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     global MICROPYTHON
     if ns.micropython:
         if not os.access(ns.micropython, os.X_OK):
