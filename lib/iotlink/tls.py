@@ -136,14 +136,3 @@ class Stream:
         except Exception:
             pass
 
-
-class Ussl:
-    """What umqtt.simple 1.3.x imports as ``ussl`` while it connects: wraps
-    with our SSLContext.  Firmware >= 1.23 has no ``ussl`` at all."""
-
-    def __init__(self, ctx, host):
-        self.ctx = ctx
-        self.host = host
-
-    def wrap_socket(self, sock, **kw):
-        return self.ctx.wrap_socket(sock, server_hostname=self.host)
