@@ -2,7 +2,6 @@
 
 import json
 import os
-import threading
 import time
 
 from iotlink_tools import upy
@@ -20,24 +19,15 @@ def write_config(tmp_path, port, **cloud):
     return str(path)
 
 
-class Agent:
+class Agent(upy.Follow):
     """The agent script running on micropython; lines collected in a thread."""
 
     def __init__(self, cfg_path, run_ms, report_ms=0, extra_path=()):
-        self.p = upy.start(AGENT, args=(cfg_path, str(run_ms), str(report_ms)), extra_path=extra_path)
-        self.lines = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            with self._cv:
-                self.lines.append(line.rstrip("\n"))
-                self._cv.notify_all()
+        super().__init__(AGENT, args=(cfg_path, str(run_ms), str(report_ms)), extra_path=extra_path)
 
     def wait_line(self, prefix, timeout=15, count=1):
         end = time.monotonic() + timeout
-        with self._cv:
+        with self.cv:
             while True:
                 hits = [l for l in self.lines if l.startswith(prefix)]
                 if len(hits) >= count:
@@ -45,7 +35,7 @@ class Agent:
                 left = end - time.monotonic()
                 if left <= 0 or (self.p.poll() is not None and not hits):
                     raise AssertionError("no %r line; output:\n%s" % (prefix, "\n".join(self.lines)))
-                self._cv.wait(min(left, 0.2))
+                self.cv.wait(min(left, 0.2))
 
     def finish(self, timeout=60):
         self.p.wait(timeout)

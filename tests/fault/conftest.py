@@ -5,7 +5,6 @@ import json
 import os
 import time
 
-import threading
 
 import pytest
 
@@ -38,10 +37,7 @@ class Agent(agent_host.Agent):
     """agent_fault.py on the unix port; ``finish()`` sends "exit" first."""
 
     def __init__(self, cfg_path, run_ms=30000, report_ms=0):
-        self.p = upy.start(AGENT, args=(cfg_path, str(run_ms), str(report_ms)))
-        self.lines = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        upy.Follow.__init__(self, AGENT, args=(cfg_path, str(run_ms), str(report_ms)))
         self.console = None
 
     def finish(self, timeout=30, console=None):

@@ -4,7 +4,6 @@ timed lines (attempts, backoff delays, status events, heap samples)."""
 import json
 import os
 import re
-import threading
 
 from iotlink_tools import upy
 
@@ -44,11 +43,8 @@ class OutageAgent(Agent):
     """agent_outage.py on the unix port (``finish(console=...)`` sends "exit")."""
 
     def __init__(self, cfg_path, run_ms=60000, report_ms=0, resolver=None, heap_ms=0):
-        self.p = upy.start(AGENT, args=(cfg_path, str(run_ms), str(report_ms),
+        upy.Follow.__init__(self, AGENT, args=(cfg_path, str(run_ms), str(report_ms),
                                         resolver.path if resolver else "-", str(heap_ms)))
-        self.lines = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
         self.console = None
 
     def timed(self):

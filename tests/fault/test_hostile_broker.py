@@ -6,7 +6,6 @@ AssertionError or IndexError from umqtt), not run a handler for a packet it
 refused, reconnect, and answer the next command."""
 
 import json
-import threading
 
 import pytest
 
@@ -33,10 +32,7 @@ def write_config(tmp_path, port):
 
 class HostileAgent(Agent):
     def __init__(self, cfg_path, run_ms=90000, report_ms=50):
-        self.p = upy.start(AGENT, args=(cfg_path, str(run_ms), str(report_ms), str(POLL_MS)))
-        self.lines = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        upy.Follow.__init__(self, AGENT, args=(cfg_path, str(run_ms), str(report_ms), str(POLL_MS)))
         self.console = None
 
     def log(self):

@@ -52,3 +52,27 @@ def start(script, heap=None, args=(), extra_path=(), cwd=None):
     """Start ``script`` in the background; stdout and stderr merged, line-buffered text."""
     return subprocess.Popen(command(script, heap, args), env=env(extra_path), cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+class Follow:
+    """A script started in the background whose output lines are collected by
+    a thread into ``lines``; ``on_line(line)`` is called for each under the
+    condition ``cv``, which is notified after every line."""
+
+    def __init__(self, script, args=(), extra_path=()):
+        import threading
+        self.p = start(script, args=args, extra_path=extra_path)
+        self.lines = []
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def on_line(self, line):
+        pass
+
+    def _read(self):
+        for line in self.p.stdout:
+            line = line.rstrip("\n")
+            with self.cv:
+                self.lines.append(line)
+                self.on_line(line)
+                self.cv.notify_all()

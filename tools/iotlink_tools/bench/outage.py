@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import tempfile
-import threading
 import time
 
 from .. import upy
@@ -23,27 +22,20 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "scenario_outage.py")
 TOPIC = "iotlink/bench-outage/up/report"
 
 
-class _Device:
+class _Device(upy.Follow):
     def __init__(self, cfg, rate, run_ms):
-        self.p = upy.start(SCRIPT, args=(cfg, str(rate), str(run_ms)))
-        self.lines = []
         self.up_at = []            # host monotonic time of every "STATUS up"
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(SCRIPT, args=(cfg, str(rate), str(run_ms)))
 
-    def _read(self):
-        for line in self.p.stdout:
-            with self._cv:
-                self.lines.append(line.rstrip("\n"))
-                if line.startswith("STATUS up"):
-                    self.up_at.append(time.monotonic())
-                self._cv.notify_all()
+    def on_line(self, line):
+        if line.startswith("STATUS up"):
+            self.up_at.append(time.monotonic())
 
     def wait_up(self, count, timeout):
         end = time.monotonic() + timeout
-        with self._cv:
+        with self.cv:
             while len(self.up_at) < count and time.monotonic() < end:
-                self._cv.wait(0.1)
+                self.cv.wait(0.1)
             return len(self.up_at) >= count
 
 
