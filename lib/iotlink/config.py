@@ -93,12 +93,27 @@ def file(section, key, where="cloud"):
     name = where + "." + key
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            ok = _pem_or_der(f)
     except OSError:
         raise ConfigError("%s: %s: file not found or not readable" % (name, path))
-    if not (head[:1] == b"\x30" or head.lstrip()[:10] == b"-----BEGIN"):
+    if not ok:
         raise ConfigError("%s: %s: not a PEM or DER file" % (name, path))
     return path
+
+
+def _pem_or_der(f):
+    """DER starts with a SEQUENCE (0x30); PEM has a "-----BEGIN" line, which
+    bundles (openssl, certifi) put after comment lines: look through it all
+    in small reads."""
+    buf = f.read(256)
+    if buf[:1] == b"\x30":
+        return True
+    while buf:
+        if b"-----BEGIN" in buf:
+            return True
+        more = f.read(256)
+        buf = buf[-9:] + more if more else b""
+    return False
 
 
 def section(cfg, key, where=""):

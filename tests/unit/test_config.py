@@ -248,7 +248,7 @@ from iotlink.apis import alientek
 os.chdir(%r)
 pem = b"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
 for name, data in (("ca.pem", pem), ("ca.der", b"\\x30\\x82\\x01\\x0a"), ("notes.txt", b"hello"),
-                   ("empty.der", b"")):
+                   ("empty.der", b""), ("bundle.pem", b"## Bundle of CA Root Certificates\\n" * 30 + pem)):
     with open(name, "wb") as f:
         f.write(data)
 mqtt = {"type": "mqtt", "host": "h", "client_id": "c", "tls": True}
@@ -257,6 +257,7 @@ cases = [dict(mqtt, ca="ca.pem"), dict(mqtt, ca="ca.der"), dict(mqtt, ca="missin
          dict(mqtt, ca="ca.der", cert="nope.crt", key="ca.pem"),
          dict(mqtt, ca="ca.der", cert="ca.pem", key="notes.txt"),
          dict(mqtt, ca="ca.der", cert="ca.pem", key="ca.der"),
+         dict(mqtt, ca="bundle.pem"),
          {"type": "alientek", "token": "t", "org_id": 1, "ca": "gone.der"}]
 out = []
 for c in cases:
@@ -280,6 +281,7 @@ FILE_CHECK_EXPECTED = [
     "cloud.cert: nope.crt: file not found or not readable",
     "cloud.key: notes.txt: not a PEM or DER file",
     "ok",
+    "ok",   # a bundle with comment lines before its first BEGIN (certifi's cacert.pem)
     "cloud.ca: gone.der: file not found or not readable",
 ]
 
