@@ -74,8 +74,7 @@ while True:
     dev.poll(0 if dev.connected else 5)
     if time.ticks_diff(now, next_sample) >= 0:
         gc.collect()
-        c = dev._client
-        print("SAMPLE", el, gc.mem_alloc(), len(dev._out), len(dev._in), c.pid if c else -1,
+        print("SAMPLE", el, gc.mem_alloc(), len(dev._out), len(dev._in), dev._pid if dev._client else -1,
               1 if dev.connected else 0, n)
         next_sample = time.ticks_add(next_sample, sample_ms)
 t1 = time.ticks_ms()
