@@ -81,6 +81,7 @@ class LocalIoTDA(MqttSim):
         self._waiters = {}   # request_id -> [Event, response]
         self._cond = threading.Condition()
         self.mosq = self.front = self.client = None
+        self.https = None    # HttpsApi once start_https() ran
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -88,6 +89,23 @@ class LocalIoTDA(MqttSim):
         self._start_mqtt(platform_filter="$oc/devices/+/sys/#", name="iotda-platform")
         return self
 
+    def start_https(self, port=0, token_ttl=86400, url_ttl=3600):
+        """The HTTPS side (sims/iotda_https.py): device API, object store for
+        $file_manager, secure tunnels.  Needs ``tls``.  Returns the HttpsApi."""
+        from .iotda_https import HttpsApi
+        if self.https is None:
+            self.https = HttpsApi(self, port, token_ttl, url_ttl)
+        return self.https
+
+    def stop(self):
+        if self.https is not None:
+            self.https.stop()
+            self.https = None
+        super().stop()
+
+    def open_tunnel(self, device_id, ttl=600):
+        """A secure tunnel to ``device_id`` (starts the HTTPS side if needed)."""
+        return self.start_https().open_tunnel(device_id, ttl)
 
 
 
@@ -106,6 +124,14 @@ class LocalIoTDA(MqttSim):
              "port": self.tls_port if tls else self.port}
         if tls:
             c["ca"] = self.tls["ca"]
+        c.update(extra)
+        return {"cloud": c}
+
+    def https_config(self, device_id, **extra):
+        """A config dict for the HTTPS device API (``cloud.transport`` "https")."""
+        c = {"type": "iotda", "transport": "https", "host": self.host,
+             "port": self.start_https().port, "device_id": device_id,
+             "secret": self.devices[device_id], "ca": self.tls["ca"]}
         c.update(extra)
         return {"cloud": c}
 
@@ -211,6 +237,8 @@ class LocalIoTDA(MqttSim):
             self.versions[target or did] = p
         elif sid == "$sub_device_manager":
             self._children(did, et, p, s.get("event_id") or str(uuid.uuid4()))
+        elif sid == "$file_manager" and self.https is not None:
+            self.https.file_event(did, target, et, p)
 
     def _children(self, gw, et, p, eid):
         kids = self.children.setdefault(gw, {})
