@@ -8,6 +8,7 @@ import json
 import pytest
 
 from .conftest import SECRETS
+from .gate import DEVICE_SIDE, gate
 
 RUN = r"""
 import json, time
@@ -18,6 +19,7 @@ from iotlink.clouds.iotda_https import RateLimited, InvalidInput, ApiError
 lines = []
 log.sink = lines.append
 cfg = json.loads(%r)
+""" + DEVICE_SIDE.replace("%", "%%") + r"""
 %s
 print("LOG", json.dumps(lines))
 """
@@ -120,11 +122,10 @@ def test_token_renewed_when_expired_or_refused(iotda, upy_run):
     out, text = _run(upy_run, cfg, r"""
 dev = iotlink.connect(cfg)
 dev.report({"n": 1})
-import socket
-s = socket.socket(); s.connect(socket.getaddrinfo("127.0.0.1", %d)[0][-1]); s.send(b"x"); s.recv(1); s.close()
+gate(%d)
 dev.report({"n": 2})
 print("STATS", json.dumps(dev.stats))
-""" % _expire_port(api, did))
+""" % gate(lambda: api.expire_tokens(did)))
     stats = json.loads(out["STATS"][0])
     assert stats["sent"] == 2 and stats["auths"] == 2 and stats["refreshed"] == 1
     seen = [r[2] for r in api.requests[before:] if r[0] == did]
@@ -132,26 +133,6 @@ print("STATS", json.dumps(dev.stats))
     assert iotda.reported[did]["default"] == {"n": 2}
     # every token the device got stays out of its output
     assert not any(t in text for t in api.tokens)
-
-
-def _expire_port(api, did):
-    """A one-shot TCP port: a connection to it expires ``did``'s tokens, then
-    answers one byte (so the device script can ask for it mid-run)."""
-    import socket
-    import threading
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-
-    def serve():
-        c, _ = srv.accept()
-        c.recv(1)
-        api.expire_tokens(did)
-        c.send(b"k")
-        c.close()
-        srv.close()
-    threading.Thread(target=serve, daemon=True).start()
-    return srv.getsockname()[1]
 
 
 def test_token_renewed_before_expires_in(iotda, upy_run):
@@ -180,8 +161,7 @@ def test_rate_limit_holds_back_then_sends(iotda, upy_run):
     before = len(api.requests)
     out, _ = _run(upy_run, _https_cfg(iotda, did), r"""
 dev = iotlink.connect(cfg)
-import socket
-s = socket.socket(); s.connect(socket.getaddrinfo("127.0.0.1", %d)[0][-1]); s.send(b"x"); s.recv(1); s.close()
+gate(%d)
 try:
     dev.report({"n": 1})
 except RateLimited as e:
@@ -193,7 +173,7 @@ except RateLimited as e:
 time.sleep_ms(1100)
 dev.report({"n": 3})
 print("STATS", json.dumps(dev.stats))
-""" % _throttle_port(api, did))
+""" % gate(lambda: api.throttle(did, 1)))
     assert out["LIMITED"][0].startswith("IOTDA.021101 1000 rate limited (IOTDA.021101 device)")
     assert out["HELD"] == ["None True"]
     stats = json.loads(out["STATS"][0])
@@ -201,24 +181,6 @@ print("STATS", json.dumps(dev.stats))
     statuses = [r[2] for r in api.requests[before:] if r[0] == did]
     assert statuses == [200, 403, 200]
     assert iotda.reported[did]["default"] == {"n": 3}
-
-
-def _throttle_port(api, did):
-    import socket
-    import threading
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-
-    def serve():
-        c, _ = srv.accept()
-        c.recv(1)
-        api.throttle(did, 1)
-        c.send(b"k")
-        c.close()
-        srv.close()
-    threading.Thread(target=serve, daemon=True).start()
-    return srv.getsockname()[1]
 
 
 def test_invalid_input_and_answers_that_are_not_json(iotda, upy_run, test_ca):

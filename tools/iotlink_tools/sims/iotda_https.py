@@ -237,7 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", "application/xml")
             if key not in api.objects:
                 return self._answer(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
-            return self._answer(200, api.objects[key], "application/octet-stream")
+            data = api.objects[key]
+            if key in api.tampered:  # a store or path that damages data on the way
+                data = data[:-1] + bytes((data[-1] ^ 1,))
+            return self._answer(200, data, "application/octet-stream")
         self._answer(404, _err("IOTDA.000005", "Not found."))
 
     def _tunnel(self, api, tid, end):
@@ -306,6 +309,7 @@ class HttpsApi:
         self.throttled = {}   # device_id -> rate-limit answers still due
         self.requests = []    # (device_id, what, HTTP status)
         self.objects = {}     # (device_id, object name) -> bytes
+        self.tampered = set()  # (device_id, object name) served with a flipped byte
         self.files = {}       # device_id -> {object name: {"upload"|"download": result paras, ...}}
         self.tunnels = {}     # tunnel id -> Tunnel
         self._key = os.urandom(16)
