@@ -396,6 +396,8 @@ _HELP = """commands (a JSON argument is the rest of the line):
   upgrade DEVICE VERSION URL SIZE SHA256      OTA firmware_upgrade_v2
   desired DEVICE SERVICE {"prop": value}      set shadow desired values
   shadow                                      show reported properties and versions
+  tunnel DEVICE [SECONDS]                     open a secure tunnel (tunnel_notify) and
+                                              print the `iotlink tunnel` command for it
   quit"""
 
 
@@ -425,6 +427,10 @@ def _cli_line(sim, line):
         return "ok"
     if cmd == "shadow":
         return {"reported": sim.reported, "versions": sim.versions}
+    if cmd == "tunnel":
+        t = sim.open_tunnel(args[0], int(args[1]) if len(args) > 1 else 600)
+        return ("tunnel %s open; the user's end:\n  .venv/bin/iotlink tunnel --uri %s --token %s --ca %s"
+                % (t.id, sim.https.tunnel_uri(t), t.source_token, sim.tls["ca"]))
     return _HELP
 
 
@@ -479,6 +485,8 @@ def main(argv=None):
     ap.add_argument("--device", action="append", default=[], metavar="ID:SECRET",
                     help="register a device (repeatable); default: one made up")
     ap.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
+    ap.add_argument("--https-port", type=int, default=0,
+                    help="port of the HTTPS device API, object store and tunnels (0 = any free)")
     args = ap.parse_args(argv)
     devices = {}
     for d in args.device:
@@ -494,11 +502,15 @@ def main(argv=None):
               bootstrap_address=args.bootstrap_address)
 
     def show():
-        print("local IoTDA: mqtt://%s:%d  mqtts://%s:%d" % (args.host, sim.port, args.host, sim.tls_port))
+        https = sim.start_https(args.https_port)
+        print("local IoTDA: mqtt://%s:%d  mqtts://%s:%d  https://%s:%d (device API, files, tunnels)"
+              % (args.host, sim.port, args.host, sim.tls_port, args.host, https.port))
         print("CA for the device: %s (DER: %s)" % (tls["ca"], der))
         for did in devices:
             print("config.json for %s:" % did)
             print(json.dumps(sim.config(did), indent=1))
+            print("or, for the HTTPS device API:")
+            print(json.dumps(sim.https_config(did), indent=1))
         print(_HELP)
 
     def handle(line):

@@ -1,0 +1,174 @@
+"""The secure tunnel to a remote REPL, on the MicroPython unix port: the
+local IoTDA announces the tunnel over MQTT, the board opens the WebSocket,
+and the user's end (``iotlink tunnel``'s client) runs lines on the board."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from iotlink_tools.tunnel_cli import Closed, SourceEnd, run_line
+
+from .conftest import Lines, device_config, script
+
+BODY = r"""
+from iotlink.drivers import iotda_tunnel
+reports = []
+tun = iotda_tunnel.Tunnel(dev, password="console-pw-1", on_event=lambda r: print("APPEVENT", r.name))
+@dev.command
+def cmd(req):
+    if req.name == "exit":
+        stop.append(1)
+    return {"alive": True}
+print("TUNNEL READY")
+end = time.ticks_add(time.ticks_ms(), 60000)
+n = 0
+while time.ticks_diff(end, time.ticks_ms()) > 0 and not stop:
+    dev.poll(20)
+    tun.poll(20)
+    n += 1
+    if n % 25 == 0:
+        dev.report({"beat": n})
+print("TSTATS", json.dumps(tun.stats))
+"""
+
+
+class Board:
+    def __init__(self, iotda, test_ca, upy_run, did):
+        iotda.add_device(did, "tunnel-secret-1")
+        self.api = iotda.start_https()
+        self.did = did
+        cfg = device_config(iotda, did, test_ca["ca_der"])
+        self.out = Lines(upy_run.start(script(cfg, BODY, seconds=80)))
+        self.out.expect(r"^TUNNEL READY")
+        self.ca = test_ca["ca"]
+
+    def source(self, t, token=None):
+        return SourceEnd(self.api.tunnel_uri(t), token or t.source_token, self.ca)
+
+
+def _connect(end, password="console-pw-1"):
+    end.wait(("connect_tunnel",), None, 20)
+    rid = end.send("connect", {"username": "repl", "password": password})
+    return end.wait(("connect_response",), rid, 10)["data"]
+
+
+def test_remote_repl_session(iotda, test_ca, upy_run):
+    b = Board(iotda, test_ca, upy_run, "dev_tunnel")
+    t = iotda.open_tunnel(b.did, ttl=120)
+    end = b.source(t)
+    assert _connect(end, "wrong") == "failed: wrong password"
+    rid = end.send("command", "1+1")
+    assert end.wait(("command_response",), rid, 10)["data"] == "error: connect with the password first"
+    assert _connect_again(end) == "success"
+    assert run_line(end, "1+1", out=_Null()) == "2\n"
+    assert run_line(end, "def twice(x):\n    print('twice of', x)\n    return 2 * x", out=_Null()) == ""
+    assert run_line(end, "twice(21)", out=_Null()) == "twice of 21\n42\n"
+    assert run_line(end, "1/0", out=_Null()) == "ZeroDivisionError: divide by zero\n"
+    # a line that runs forever, stopped by Ctrl-C from the user's end; the MQTT
+    # session answers commands meanwhile
+    rid = end.send("command", "n = 0\nwhile True:\n    n += 1\n    sleep(0.05)")
+    time.sleep(0.5)
+    assert iotda.send_command(b.did, "s", "ping", {}, timeout=10)["paras"] == {"alive": True}
+    end.send("command", "\x03")
+    got = end.wait(("command_response",), rid, 10)
+    assert got["data"] == "KeyboardInterrupt\n"
+    assert int(run_line(end, "n", out=_Null())) > 5
+    # output beyond one frame is cut, never sent over 10 KB
+    big = run_line(end, "for i in range(3000): print('line', i)", out=_Null())
+    assert big.endswith("[output cut]\n") and len(big) < 10240
+    assert all(len(r[2]) <= 10240 for r in t.relayed)
+    end.close()
+    iotda.https.close_tunnel(t.id)
+    b.out.expect(r"tunnel closed")
+    # the board's main session is still up, other events reach the app's handler
+    iotda.send_event(b.did, "$mystery", "odd", {})
+    b.out.expect(r"^APPEVENT odd")
+    assert iotda.send_command(b.did, "s", "exit", {}, timeout=10)["paras"] == {"alive": True}
+    stats = json.loads(b.out.expect(r"^TSTATS ").string.split(" ", 1)[1])
+    assert stats["opened"] == 1 and stats["interrupts"] == 1 and stats["closed"] == 1
+    assert "console-pw-1" not in "\n".join(b.out.all) and t.device_token not in "\n".join(b.out.all)
+
+
+class _Null:
+    def write(self, s):
+        pass
+
+    def flush(self):
+        pass
+
+
+def _connect_again(end):
+    rid = end.send("connect", {"username": "repl", "password": "console-pw-1"})
+    return end.wait(("connect_response",), rid, 10)["data"]
+
+
+def _wait(cond, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_bad_tunnels_never_hurt_the_session(iotda, test_ca, upy_run):
+    b = Board(iotda, test_ca, upy_run, "dev_tunnel_bad")
+    api = b.api
+    # a notice without a token, and one with a wrong token
+    iotda.send_event(b.did, "$tunnel_manager", "tunnel_notify", {"tunnel_uri": "wss://x/y"})
+    b.out.expect(r"tunnel: tunnel_notify: tunnel_access_token must be 1..256 characters")
+    t = api.open_tunnel(b.did, 60, notify=False)
+    iotda.send_event(b.did, "$tunnel_manager", "tunnel_notify", {
+        "tunnel_uri": api.tunnel_uri(t, "device"), "tunnel_access_token": "forged-token-123",
+        "expires_in": 60})
+    line = b.out.expect(r"tunnel not opened").string
+    assert "HTTP 401" in line and "forged-token-123" not in line
+    # the user's end with a wrong token is refused too
+    with pytest.raises(OSError, match="HTTP 401"):
+        b.source(t, "wrong-source-token")
+
+    # closed mid-line: the running line is stopped, the loop goes on
+    t = iotda.open_tunnel(b.did, ttl=60)
+    end = b.source(t)
+    assert _connect(end) == "success"
+    end.send("command", "while True:\n    sleep(0.05)")
+    time.sleep(0.5)
+    api.close_tunnel(t.id)
+    b.out.expect(r"tunnel closed")
+    assert iotda.send_command(b.did, "s", "ping", {}, timeout=10)["paras"] == {"alive": True}
+
+    # a frame over 10 KB to the board: refused (close 1009), the tunnel closes
+    t = iotda.open_tunnel(b.did, ttl=60)
+    end = b.source(t)
+    assert _connect(end) == "success"
+    end.frame(1, b"not json at all")          # ignored, counted
+    assert run_line(end, "2+3", out=_Null()) == "5\n"
+    assert _wait(lambda: t.ends["device"] is not None)
+    t.ends["device"].frame(2, b"x" * 11000)
+    assert "1009" in b.out.expect(r"tunnel closed").string
+    end.close()
+
+    # the user's end sending over 10 KB is refused by the platform
+    t = iotda.open_tunnel(b.did, ttl=60)
+    end = b.source(t)
+    assert _connect(end) == "success"
+    end.frame(1, b"y" * 11000)
+    with pytest.raises(Closed) as e:
+        end.wait(("command_response",), None, 5)
+    assert e.value.code == 1009
+    api.close_tunnel(t.id)
+    b.out.expect(r"tunnel closed")
+
+    # expiry: the platform closes both ends, the board closes its end too
+    t = iotda.open_tunnel(b.did, ttl=2)
+    end = b.source(t)
+    assert _connect(end) == "success"
+    with pytest.raises(Closed, match="expired"):
+        end.wait(("command_response",), None, 10)
+    b.out.expect(r"tunnel closed")
+    assert iotda.send_command(b.did, "s", "exit", {}, timeout=10)["paras"] == {"alive": True}
+    stats = json.loads(b.out.expect(r"^TSTATS ").string.split(" ", 1)[1])
+    assert stats["refused"] == 1 and stats["bad_input"] >= 2 and stats["opened"] == 4
+    assert json.loads(b.out.expect(r"^STATS ").string.split(" ", 1)[1])["reconnects"] == 0
