@@ -96,6 +96,16 @@ try:
     iotlink.connect(cfg)
 except AuthError as e:
     print("AUTH", e.code, e)
+from iotlink.drivers.iotda_https import Device
+d = Device(cfg)
+seen = []
+d.on("status", lambda ev, detail: seen.append(ev))
+for i in range(2):
+    try:
+        d.report({"x": i})   # the second is refused without asking again
+    except AuthError as e:
+        print("AGAIN", e.code)
+print("SEEN", json.dumps(seen))
 bad = json.loads(json.dumps(cfg)); bad["cloud"]["transport"] = "coap"
 try:
     iotlink.connect(bad)
@@ -111,7 +121,8 @@ except ConfigError as e:
     assert out["CFG"][0] == "cloud.transport: 'coap' not one of mqtt, https"
     assert out["CFG"][1] == "cloud.transport: https is only available with cloud.type iotda"
     assert "not-the-secret-1" not in text
-    assert (did, "device-auth", 401) in iotda.https.requests
+    assert out["AGAIN"] == ["401", "401"] and out["SEEN"] == ['["auth"]']
+    assert [r for r in iotda.https.requests if r[0] == did] == [(did, "device-auth", 401)] * 2
 
 
 def test_token_renewed_when_expired_or_refused(iotda, upy_run):

@@ -20,7 +20,7 @@ from ..clock import ymdh
 from ..errors import AuthError
 from .. import log
 from . import dumps
-from .iotda import password, service_entry, check_size, MSG_MAX
+from .iotda import service_entry, check_size, MSG_MAX
 
 AUTH_PATH = "/v5/device-auth"
 BATCH = const(50)            # children per gateway report over HTTPS (MQTT: 100)
@@ -55,11 +55,11 @@ class RateLimited(ApiError):
 
 def auth_body(cloud, now):
     """The /v5/device-auth request (JSON text) for Unix time ``now``."""
-    ts = ymdh(now)
-    pw = password(cloud.secret, ts)
-    log.secret(pw)
+    # credentials() computes the MQTT password and keeps it masked (the
+    # previous hour's replaced, so the list of secrets stays short)
+    pw = cloud.credentials(now)[2]
     return dumps({"device_id": cloud.device_id, "sign_type": cloud.sign_type,
-                  "timestamp": ts, "password": pw})
+                  "timestamp": ymdh(now), "password": pw})
 
 
 def path(cloud, what):
@@ -113,7 +113,6 @@ def token_of(status, body):
         raise ApiError(status, None, "device-auth answer is not JSON with access_token and expires_in")
     if not isinstance(tok, str) or not 0 < len(tok) <= 256 or not isinstance(exp, int) or exp <= 0:
         raise ApiError(status, None, "device-auth answer: bad access_token or expires_in")
-    log.secret(tok)
     return tok, exp
 
 

@@ -35,6 +35,7 @@ class Files:
         self.chunk = chunk
         self.on_event = on_event
         self._answers = []
+        self._url = None   # the last URL, masked in logs until the next one
         dev.on("event", self.event)
 
     def event(self, req):
@@ -57,7 +58,8 @@ class Files:
                 got = fm.answer(req, upload, name)
                 if got is not None:
                     self._answers.remove(req)
-                    log.secret(got[0])
+                    log.secret(got[0], self._url)
+                    self._url = got[0]
                     return got
             left = time.ticks_diff(end, time.ticks_ms())
             if left <= 0:

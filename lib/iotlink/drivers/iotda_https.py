@@ -16,6 +16,8 @@ The access_token from /v5/device-auth is kept and renewed before
 more when a request is answered 403 IOTDA.000004.  After a rate-limit answer
 (403 IOTDA.021101/021102) nothing is sent until its ``retry_ms`` has passed:
 calls raise ``RateLimited`` at once, without touching the network.
+A refused secret (AuthError) is not tried again for
+``session.auth_retry_ms`` (default 5 min): calls raise the same AuthError.
 The password and the token are registered with ``log.secret``.
 """
 
@@ -46,6 +48,8 @@ class Device:
         self._token_ms = 0
         self._hold_until = None
         self._backoff = 0
+        self._auth_retry_ms = config.session(cfg)["auth_retry_ms"]
+        self._auth_hold = None   # after a refused secret: no device-auth before this
         self._handlers = {}
         self.connected = False
         self.error = None
@@ -163,17 +167,25 @@ class Device:
         elif isinstance(e, AuthError):
             self.error = e
             self.connected = False
+            self._auth_hold = time.ticks_add(time.ticks_ms(), self._auth_retry_ms)
             self._status("auth", str(e))
         return e
 
     def _auth(self):
         self._check_hold()
+        h = self._auth_hold
+        if h is not None:
+            if time.ticks_diff(h, time.ticks_ms()) > 0:
+                raise self.error   # refused before: not asked again for session.auth_retry_ms
+            self._auth_hold = None
         c = self.cloud
         status, answer = self._request(api.AUTH_PATH, api.auth_body(c, clock.now()),
                                        {"Content-Type": "application/json"})
         if status != 200:
             raise self._failed(status, answer)
-        self._token, exp = api.token_of(status, answer)
+        tok, exp = api.token_of(status, answer)
+        log.secret(tok, self._token)
+        self._token = tok
         self._token_at = time.ticks_ms()
         # renewed a tenth of its life (at most 5 min) before it runs out
         self._token_ms = (exp - min(exp // 10, 300)) * 1000

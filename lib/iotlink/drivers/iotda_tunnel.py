@@ -51,6 +51,7 @@ class Tunnel:
         self.max_output = max_output
         self.ws = None
         self._notice = None
+        self._token = None
         self._until = 0
         self._authed = False
         self._repl = None
@@ -74,7 +75,8 @@ class Tunnel:
             return True
         if n is None:
             return self.on_event(req) if self.on_event else None
-        log.secret(n[1])
+        log.secret(n[1], self._token)
+        self._token = n[1]
         self._notice = n
         return True
 
@@ -201,7 +203,10 @@ class Tunnel:
             return
         self.stats["lines"] += 1
         if self.handler is not None:
-            out = self.handler(line)
+            try:
+                out = self.handler(line)
+            except Exception as e:
+                out = log.mask(log.err(e))
         else:
             if self._repl is None:
                 from ..repl import Repl
