@@ -8,7 +8,8 @@ console (the IoTDA secure tunnel) runs on the board.
 
 An expression shows its repr, a statement runs (exec) in one namespace kept
 from line to line; ``print`` inside the line (and in functions it defines)
-writes to the captured output, at most ``max_output`` characters.
+writes to the captured output, at most ``max_output`` characters.  ``names``
+(a dict) starts the namespace: what the app lends the console.
 
 Interrupting a line on a single-threaded board: ``check()`` is called from
 that ``print`` and from ``sleep(s)`` (also in the namespace), at most every
@@ -25,7 +26,7 @@ _CUT = "\n[output cut]\n"
 
 
 class Repl:
-    def __init__(self, check=None, max_output=4096, every_ms=50):
+    def __init__(self, check=None, max_output=4096, every_ms=50, names=None):
         self.check = check
         self.max_output = max_output
         self.every_ms = every_ms
@@ -33,7 +34,11 @@ class Repl:
         self._size = 0
         self._cut = False
         self._last = 0
-        self.g = {"__name__": "__repl__", "print": self._print, "sleep": self._sleep}
+        self.g = g = {"__name__": "__repl__"}
+        if names:
+            g.update(names)   # what the app lends the console (dev, helpers)
+        g["print"] = self._print
+        g["sleep"] = self._sleep
 
     def _checkpoint(self):
         if self.check is None:

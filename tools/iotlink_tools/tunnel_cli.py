@@ -3,13 +3,17 @@ the board's REPL.
 
     iotlink tunnel --uri wss://HOST/v5/iot/tunnels/ID/source-connect --token TOKEN \\
         [--ca ca.pem] [--password P] [-c LINE ...]
+    iotlink tunnel --demo [-c LINE ...]
+
+``--demo`` runs it all here: a local IoTDA, firmware/examples/iotda_console.py
+on the MicroPython unix port, and a tunnel to it.
 
 Waits until the device is connected (``connect_tunnel``), sends ``connect``
 (with the password), then each line as a ``command`` and prints its
 ``command_response``.  A line ending in ":" starts a block, sent when an
 empty line follows.  Ctrl-C while a line runs sends "\\x03" (the board stops
 the line); Ctrl-C at the prompt or end of input closes the tunnel.  ``-c``
-runs the given lines and exits.  The token may also come from the
+runs the given lines and exits (``\\n`` in one starts a new line).  The token may also come from the
 environment (IOTDA_TUNNEL_TOKEN), to keep it out of the shell history.
 """
 
@@ -194,7 +198,9 @@ def _lines(src):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="iotlink tunnel", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--uri", required=True, help="the tunnel's source-connect wss:// address")
+    ap.add_argument("--uri", help="the tunnel's source-connect wss:// address")
+    ap.add_argument("--demo", action="store_true",
+                    help="a local IoTDA and the console example on the unix port, tunnel to it")
     ap.add_argument("--token", default=os.environ.get("IOTDA_TUNNEL_TOKEN"),
                     help="the user's tunnel_access_token (or IOTDA_TUNNEL_TOKEN)")
     ap.add_argument("--ca", help="CA file to verify the server (default: the system's)")
@@ -204,8 +210,16 @@ def main(argv=None):
     ap.add_argument("-c", dest="lines", action="append", help="run this line and exit (repeatable)")
     ap.add_argument("--wait", type=float, default=30, help="seconds to wait for the device")
     args = ap.parse_args(argv)
+    if args.demo:
+        return demo(args)
+    if not args.uri:
+        ap.error("--uri is required (or --demo)")
     if not args.token:
         ap.error("--token (or IOTDA_TUNNEL_TOKEN) is required")
+    return session(args)
+
+
+def session(args, echo=False):
     try:
         end = SourceEnd(args.uri, args.token, args.ca, not args.insecure)
     except (OSError, ValueError, Closed) as e:
@@ -222,7 +236,9 @@ def main(argv=None):
         if interactive:
             print("connected: Python lines run on the board; Ctrl-C stops a line, Ctrl-D leaves")
         src = args.lines if args.lines else _stdin(interactive)
-        for line in (args.lines if args.lines else _lines(src)):
+        for line in ([x.replace("\\n", "\n") for x in args.lines] if args.lines else _lines(src)):
+            if echo:
+                print(">>> " + line.replace("\n", "\n... "), flush=True)
             run_line(end, line)
         return 0
     except (Closed, TimeoutError, OSError) as e:
@@ -232,6 +248,54 @@ def main(argv=None):
         return 0
     finally:
         end.close()
+
+
+def demo(args):
+    """A local IoTDA, the console example on the unix port, a tunnel to it."""
+    import subprocess
+    import tempfile
+    from . import certs, paths, upy
+    from .deps import fetch_umqtt
+    from .sims.iotda import LocalIoTDA
+    fetch_umqtt(quiet=True)
+    work = tempfile.mkdtemp(prefix="iotlink-tunnel-")
+    ca = certs.make_ca(os.path.join(work, "ca"))
+    did, pw = "demo_product_console", "demo-console-pw"
+    sim = LocalIoTDA({did: "demo-secret-0002"}, tls=ca).start()
+    proc = None
+    try:
+        sim.start_https()
+        cfg = sim.config(did, keepalive=60)
+        cfg["app"] = {"console_password": pw, "run_seconds": 120}
+        with open(os.path.join(work, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
+        proc = subprocess.Popen([upy.micropython_exe(), os.path.join(paths.FIRMWARE, "examples",
+                                                                    "iotda_console.py"), "config.json"],
+                                cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1)
+        for line in proc.stdout:
+            print("board: " + line.rstrip(), flush=True)
+            if line.startswith("console ready"):
+                break
+        else:
+            print("iotlink tunnel: the board did not start", file=sys.stderr)
+            return 1
+        import threading
+        threading.Thread(target=lambda: [print("board: " + x.rstrip(), flush=True) for x in proc.stdout],
+                         daemon=True).start()
+        t = sim.open_tunnel(did, 300)
+        print("tunnel %s open: the user's end is %s" % (t.id, sim.https.tunnel_uri(t)), flush=True)
+        args.uri, args.token, args.ca, args.insecure, args.password = \
+            sim.https.tunnel_uri(t), t.source_token, ca["ca"], False, pw
+        if not args.lines and not sys.stdin.isatty():
+            args.lines = ["1+1", "def twice(x):\n    return 2 * x", "twice(21)", "dev.stats['connects']"]
+        return session(args, echo=bool(args.lines))
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(5)
+        sim.stop()
 
 
 def _stdin(interactive):

@@ -10,7 +10,8 @@ The platform announces a tunnel over MQTT ($tunnel_manager / tunnel_notify:
 address, token, lifetime); ``poll()`` then opens the WebSocket (its own
 socket: the MQTT session is never touched), answers ``connect`` (checking
 ``password`` when one is set), runs each ``command`` as one REPL line
-(iotlink.repl) or passes it to ``handler(line) -> output text``, and sends
+(iotlink.repl, its namespace started with ``names``) or passes it to
+``handler(line) -> output text``, and sends
 the output back as ``command_response``.  A command whose data is "\\x03"
 (Ctrl-C) interrupts the running line: the line checks the tunnel from its
 ``print`` and ``sleep`` (see repl.py for why only there); while it runs the
@@ -38,7 +39,7 @@ _CTRL_C = "\x03"
 
 class Tunnel:
     def __init__(self, dev, handler=None, password=None, ca=None, verify=True,
-                 timeout_ms=10000, on_event=None, max_output=4096):
+                 timeout_ms=10000, on_event=None, max_output=4096, names=None):
         self.dev = dev
         self.handler = handler
         self.password = password
@@ -49,6 +50,7 @@ class Tunnel:
         self.timeout_ms = timeout_ms
         self.on_event = on_event
         self.max_output = max_output
+        self.names = names
         self.ws = None
         self._notice = None
         self._token = None
@@ -210,7 +212,7 @@ class Tunnel:
         else:
             if self._repl is None:
                 from ..repl import Repl
-                self._repl = Repl(self._check, self.max_output)
+                self._repl = Repl(self._check, self.max_output, names=self.names)
             self._running = True
             try:
                 out = self._repl.run(line)
