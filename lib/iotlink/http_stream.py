@@ -40,8 +40,8 @@ def put(url, size, readinto, headers=None, ca=None, verify=True, timeout_ms=1000
         chunk=1024, method="PUT", progress=None):
     """Send ``size`` bytes that ``readinto(buffer)`` yields in ``chunk``-byte
     pieces (a file's readinto), then read the answer: (status, body bytes up to
-    1 KB).  One buffer of ``chunk`` bytes is all it holds.  OSError when the
-    source ends early or the server sends no HTTP answer."""
+    1 KB).  One buffer of ``chunk`` bytes is all it holds.  ValueError when the
+    source ends early, OSError when the server sends no HTTP answer."""
     host, port, on, path = http.parse(url)
     s = tls.connect(host, port, on, ca, verify, timeout_ms)
     try:
@@ -52,21 +52,33 @@ def put(url, size, readinto, headers=None, ca=None, verify=True, timeout_ms=1000
         buf = bytearray(chunk)
         mv = memoryview(buf)
         done = 0
-        while done < size:
-            n = readinto(mv[:min(chunk, size - done)])
-            if not n:
-                raise OSError("source ended at %d of %d bytes" % (done, size))
-            w = 0
-            while w < n:
-                k = s.write(mv[w:n])
-                if not k:
-                    raise OSError("upload to %s:%d stalled" % (host, port))
-                w += k
-            done += n
-            if progress:
-                progress(done, size)
-        status = _readline(s).split(None, 2)
+        cut = None
+        try:
+            while done < size:
+                n = readinto(mv[:min(chunk, size - done)])
+                if not n:
+                    raise ValueError("source ended at %d of %d bytes" % (done, size))
+                w = 0
+                while w < n:
+                    k = s.write(mv[w:n])
+                    if not k:
+                        raise OSError("upload to %s:%d stalled" % (host, port))
+                    w += k
+                done += n
+                if progress:
+                    progress(done, size)
+        except OSError as e:
+            # a server may answer (403, 413) and close before the body is in:
+            # its answer, when it can still be read, says more than EPIPE
+            cut = e
+        try:
+            status = _readline(s).split(None, 2)
+        except OSError:
+            status = ()
         if len(status) < 2:
+            if cut is not None:
+                raise OSError("upload to %s:%d cut by the server after %d of %d bytes (%s)"
+                              % (host, port, done, size, cut))
             raise OSError("no HTTP answer from %s:%d" % (host, port))
         n = None
         while True:

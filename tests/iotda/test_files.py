@@ -6,6 +6,8 @@ heap held during each transfer is printed (a figure, not a bound)."""
 import hashlib
 import json
 
+import pytest
+
 from .conftest import Lines, device_config, script
 from .gate import DEVICE_SIDE, gate
 
@@ -76,8 +78,9 @@ stop.append(1)
 """
 
 
-def test_upload_and_download_100k(iotda, test_ca, upy_run):
-    did = "dev_files"
+@pytest.mark.parametrize("heap", [None, "128k"])  # 128k on 64-bit ~ a 32-bit board's 64k
+def test_upload_and_download_100k(iotda, test_ca, upy_run, heap, tmp_path):
+    did = "dev_files_%s" % (heap or "default")
     iotda.add_device(did, "files-secret-01")
     api = iotda.start_https()
     cfg = device_config(iotda, did, test_ca["ca_der"])
@@ -104,17 +107,25 @@ def test_upload_and_download_100k(iotda, test_ca, upy_run):
 
     body = BODY.replace("GATE1", str(gate(step1))).replace("GATE2", str(gate(step2))) \
         .replace("GATE3", str(gate(step3)))
-    out = Lines(upy_run.start(script(cfg, body, seconds=90)))
+    code = upy_run.write(script(cfg, body, seconds=90))
+    if heap:   # a board-sized heap: the library as .mpy, as on a board
+        from iotlink_tools import upy
+        from iotlink_tools.bench import compile_lib
+        mpy = str(tmp_path / "mpy")
+        compile_lib(mpy, with_umqtt=True)
+        out = Lines(upy.start(code, heap=heap, extra_path=(mpy,), cwd=upy_run.folder))
+    else:
+        out = Lines(upy_run.start(script(cfg, body, seconds=90)))
     try:
         up = out.expect(r"^UPLOADED ").string
         r = json.loads(up.split(" ", 1)[1].rsplit(" ", 1)[0])
         local_sha = up.rsplit(" ", 1)[1]
         assert r["size"] == 102400 and r["sha256"] == local_sha
-        print(out.expect(r"^HEAP upload").string)
+        print(out.expect(r"^HEAP upload").string, "(heap %s)" % (heap or "default"))
         down = out.expect(r"^DOWN ").string
         assert down.rsplit(" ", 1)[1] == local_sha
         assert json.loads(down.split(" ", 1)[1].rsplit(" ", 1)[0])["size"] == 102400
-        print(out.expect(r"^HEAP download").string)
+        print(out.expect(r"^HEAP download").string, "(heap %s)" % (heap or "default"))
         data = state["data"] if "data" in state else api.objects[(did, "big.bin")]
         assert hashlib.sha256(data).hexdigest() == local_sha and len(data) == 102400
 
@@ -141,3 +152,27 @@ def test_upload_and_download_100k(iotda, test_ca, upy_run):
         api.url_ttl = 3600
         api.tampered.clear()
         iotda._event = old_event
+
+
+def test_file_manager_codec():
+    from iotlink.clouds import iotda, iotda_files as fm
+    from iotlink.request import Request, EVENT
+    c = iotda.Cloud({"cloud": {"type": "iotda", "host": "h", "device_id": "d1", "secret": "s3cret",
+                               "verify": False}})
+    t, p = fm.get_upload_url(c, "a.bin", "ab" * 32, 10, 1713058632, "kid")
+    assert t == b"$oc/devices/d1/sys/events/up"
+    body = json.loads(p)
+    assert body["object_device_id"] == "kid"
+    assert body["services"][0]["paras"] == {"file_name": "a.bin",
+                                            "file_attributes": {"hash_code": "ab" * 32, "size": 10}}
+    s = json.loads(fm.result(c, False, "a.bin", False, 404, "x" * 300, 0)[1])["services"][0]
+    assert s["event_type"] == "download_result_report" and s["paras"]["result_code"] == 1
+    assert len(s["paras"]["status_description"]) == 128
+    ok = Request(EVENT, "get_upload_url_response", {"url": "https://o/b?s=1", "object_name": "a.bin"},
+                 "$file_manager")
+    assert fm.answer(ok, True, "a.bin") == ("https://o/b?s=1", "a.bin", {})
+    assert fm.answer(ok, True, "other.bin") is None
+    assert fm.answer(ok, False, "a.bin") is None
+    with pytest.raises(ValueError, match="no upload URL for a.bin"):
+        fm.answer(Request(EVENT, "get_upload_url_response", {"url": "ftp://x"}, "$file_manager"),
+                  True, "a.bin")

@@ -271,3 +271,36 @@ def test_gateway_bodies_split_at_50():
     auth = json.loads(api.auth_body(c, 1713058632))
     assert auth["sign_type"] == 0 and isinstance(auth["sign_type"], int)
     assert auth["timestamp"] == "2024041401" and len(auth["password"]) == 64
+
+
+def test_https_device_on_a_board_sized_heap(iotda, upy_run, tmp_path):
+    """The library as .mpy in a 128 KB heap (64-bit unix port, about a 32-bit
+    board's 64 KB): connect and report; the heap it holds is printed."""
+    from iotlink_tools import upy
+    from iotlink_tools.bench import compile_lib
+    mpy = str(tmp_path / "mpy")
+    compile_lib(mpy, with_umqtt=False)
+    cfg = _https_cfg(iotda, "dev_e2e")
+    code = upy_run.write(r"""
+import gc, json
+gc.collect(); base = gc.mem_alloc()
+import iotlink
+from iotlink.drivers import iotda_https
+gc.collect(); code = gc.mem_alloc() - base
+dev = iotlink.connect(json.loads(%r))
+gc.collect(); held = gc.mem_alloc() - base - code
+peak = 0
+for i in range(5):
+    dev.report({"temperature": 20 + i})
+    peak = max(peak, gc.mem_alloc() - base - code)
+    gc.collect()
+gc.collect()
+print("OUT", json.dumps({"modules": code, "device": held, "peak_report": peak,
+                         "after": gc.mem_alloc() - base - code, "sent": dev.stats["sent"]}))
+""" % json.dumps(cfg))
+    r = upy.run(code, heap="128k", extra_path=(mpy,), cwd=upy_run.folder, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout.split("OUT ", 1)[1])
+    print("HTTPS device, heap 128k, .mpy: modules %(modules)d B, device after connect %(device)d B, "
+          "peak around a report %(peak_report)d B, held after 5 reports %(after)d B" % got)
+    assert got["sent"] == 5

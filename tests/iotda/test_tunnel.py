@@ -172,3 +172,39 @@ def test_bad_tunnels_never_hurt_the_session(iotda, test_ca, upy_run):
     stats = json.loads(b.out.expect(r"^TSTATS ").string.split(" ", 1)[1])
     assert stats["refused"] == 1 and stats["bad_input"] >= 2 and stats["opened"] == 4
     assert json.loads(b.out.expect(r"^STATS ").string.split(" ", 1)[1])["reconnects"] == 0
+
+
+def _req(service, name, params):
+    from iotlink.request import Request, EVENT
+    return Request(EVENT, name, params, service)
+
+
+@pytest.mark.parametrize("paras,error", [
+    ({"tunnel_uri": "wss://h/v5/iot/tunnels/t/device-connect", "tunnel_access_token": "t" * 256,
+      "expires_in": 60}, None),
+    ({"tunnel_uri": "ws://h/x", "tunnel_access_token": "t", "expires_in": 60}, "wss://"),
+    ({"tunnel_uri": "wss://h/x", "tunnel_access_token": "t" * 257, "expires_in": 60}, "1..256"),
+    ({"tunnel_uri": "wss://h/x", "tunnel_access_token": "t", "expires_in": True}, "positive"),
+    ({"tunnel_uri": "wss://h/x", "tunnel_access_token": "t", "expires_in": 0}, "positive"),
+    (None, "wss://"),
+])
+def test_tunnel_notify_checked(paras, error):
+    from iotlink.clouds import iotda_tunnel as tp
+    req = _req("$tunnel_manager", "tunnel_notify", paras)
+    if error is None:
+        assert tp.notice(req) == (paras["tunnel_uri"], paras["tunnel_access_token"], 60)
+    else:
+        with pytest.raises(ValueError, match=error.replace(".", r"\.").replace("/", "/")):
+            tp.notice(req)
+    assert tp.notice(_req("$ota", "tunnel_notify", paras)) is None
+
+
+def test_tunnel_messages_fit_one_frame():
+    from iotlink.clouds import iotda_tunnel as tp
+    m = tp.fitted("command_response", "r1", "\x01" * 4000)   # 6 bytes each once escaped
+    assert len(m) <= 10240 and json.loads(m)["data"].endswith("[output cut to fit the 10 KB frame]\n")
+    assert json.loads(tp.fitted("command_response", "r1", "ok"))["data"] == "ok"
+    assert tp.parse(b'{"operation_type":"command","request_id":"7","data":"1+1"}') == ("command", "7", "1+1")
+    for bad in (b"\xff", b"[1]", b'{"data": 1}', b"not json"):
+        with pytest.raises(ValueError):
+            tp.parse(bad)

@@ -209,6 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         m = _OBJ.match(url.path)
         if not m or not api.signed_ok("PUT", m.group(1), m.group(2), url.query):
+            self._drain()   # read first: the device then always sees the 403 (see http_stream.put)
             return self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", "application/xml")
         if self.headers.get("Content-Length") is None:
             return self._answer(411, b"<Error><Code>MissingContentLength</Code></Error>", "application/xml")
@@ -223,6 +224,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(400, b"<Error><Code>IncompleteBody</Code></Error>", "application/xml")
         api.objects[(m.group(1), urllib.parse.unquote(m.group(2)))] = bytes(got)
         self._answer(200)
+
+    def _drain(self):
+        n = min(int(self.headers.get("Content-Length") or 0), 8 * BODY_MAX)
+        while n > 0:
+            b = self.rfile.read(min(65536, n))
+            if not b:
+                break
+            n -= len(b)
 
     def do_GET(self):
         api = self.server.api
