@@ -25,6 +25,16 @@ import time
 _CUT = "\n[output cut]\n"
 
 
+def _compile(line, mode):
+    """compile() where the firmware has it; else the text itself, which
+    eval/exec compile when they run (then a statement is told from an
+    expression by eval's SyntaxError, raised before anything runs)."""
+    try:
+        return compile(line, "<tunnel>", mode)
+    except NameError:
+        return line
+
+
 class Repl:
     def __init__(self, check=None, max_output=4096, every_ms=50, names=None):
         self.check = check
@@ -80,14 +90,19 @@ class Repl:
         self._cut = False
         try:
             try:
-                code = compile(line, "<tunnel>", "eval")
+                code = _compile(line, "eval")
                 expr = True
             except SyntaxError:
-                code = compile(line, "<tunnel>", "exec")
+                code = _compile(line, "exec")
                 expr = False
             self._checkpoint()
             if expr:
-                r = eval(code, self.g)
+                try:
+                    r = eval(code, self.g)
+                except SyntaxError:
+                    if code is not line:
+                        raise
+                    r = exec(line, self.g)   # no compile(): it was a statement
                 if r is not None:
                     self._write(repr(r) + "\n")
             else:

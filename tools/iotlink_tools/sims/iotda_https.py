@@ -315,6 +315,7 @@ class HttpsApi:
         self.token_ttl = token_ttl
         self.url_ttl = url_ttl
         self.tokens = {}      # token -> [device_id, monotonic expiry]
+        self.issued = []      # every token handed out
         self.throttled = {}   # device_id -> rate-limit answers still due
         self.requests = []    # (device_id, what, HTTP status)
         self.objects = {}     # (device_id, object name) -> bytes
@@ -394,6 +395,7 @@ class HttpsApi:
                 v[1] = min(v[1], now + 30)   # an older token lives 30 s more
         tok = uuid.uuid4().hex + uuid.uuid4().hex[:8]
         self.tokens[tok] = [did, now + self.token_ttl]
+        self.issued.append(tok)
         self.requests.append((did, "device-auth", 200))
         return 200, {"access_token": tok, "expires_in": self.token_ttl}
 
