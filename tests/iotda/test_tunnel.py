@@ -3,7 +3,8 @@ local IoTDA announces the tunnel over MQTT, the board opens the WebSocket,
 and the user's end (``iotlink tunnel``'s client) runs lines on the board."""
 
 import json
-import threading
+import subprocess
+import sys
 import time
 
 import pytest
@@ -85,9 +86,21 @@ def test_remote_repl_session(iotda, test_ca, upy_run):
     # the board's main session is still up, other events reach the app's handler
     iotda.send_event(b.did, "$mystery", "odd", {})
     b.out.expect(r"^APPEVENT odd")
+    # the user's end as a user runs it: the line `iotlink sim iotda`'s "tunnel" command prints
+    from iotlink_tools.sims.iotda import _cli_line
+    said = _cli_line(iotda, "tunnel %s 60" % b.did)
+    cmd = said.splitlines()[-1].split()
+    assert cmd[0] == ".venv/bin/iotlink" and cmd[1:3] == ["tunnel", "--uri"]
+    r = subprocess.run([sys.executable, "-m", "iotlink_tools.cli"] + cmd[1:] +
+                       ["--password", "console-pw-1", "-c", "1+1", "-c", "def g():\\n    return 'hi'",
+                        "-c", "g()"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "2\n'hi'\n"
+    iotda.https.close_tunnel(said.split()[1])   # the user left; the platform ends the tunnel
+    b.out.expect(r"tunnel closed")
     assert iotda.send_command(b.did, "s", "exit", {}, timeout=10)["paras"] == {"alive": True}
     stats = json.loads(b.out.expect(r"^TSTATS ").string.split(" ", 1)[1])
-    assert stats["opened"] == 1 and stats["interrupts"] == 1 and stats["closed"] == 1
+    assert stats["opened"] == 2 and stats["interrupts"] == 1 and stats["closed"] == 2
     assert "console-pw-1" not in "\n".join(b.out.all) and t.device_token not in "\n".join(b.out.all)
 
 
@@ -208,3 +221,11 @@ def test_tunnel_messages_fit_one_frame():
     for bad in (b"\xff", b"[1]", b'{"data": 1}', b"not json"):
         with pytest.raises(ValueError):
             tp.parse(bad)
+
+
+def test_console_input_blocks():
+    from iotlink_tools.tunnel_cli import _lines
+    src = ["1+1\n", "def f(x):\n", "    y = x\n", "    return y\n", "\n", "\n", "f(2)\n", "for i in (1,):\n",
+           "    print(i)\n"]
+    assert list(_lines(src)) == ["1+1", "def f(x):\n    y = x\n    return y", "f(2)",
+                                 "for i in (1,):\n    print(i)"]

@@ -323,6 +323,7 @@ class HttpsApi:
         self.files = {}       # device_id -> {object name: {"upload"|"download": result paras, ...}}
         self.tunnels = {}     # tunnel id -> Tunnel
         self._key = os.urandom(16)
+        self._stopped = threading.Event()
         self._srv = _Server((sim.host, port), self, sim.tls)
         threading.Thread(target=self._srv.serve_forever, daemon=True, name="iotda-https").start()
         threading.Thread(target=self._expire_loop, daemon=True, name="iotda-tunnels").start()
@@ -336,6 +337,7 @@ class HttpsApi:
         return "https://%s:%d" % (self.sim.host, self.port)
 
     def stop(self):
+        self._stopped.set()
         for t in list(self.tunnels.values()):
             self.close_tunnel(t.id)
         self._srv.shutdown()
@@ -560,8 +562,7 @@ class HttpsApi:
             other.frame(op, data)
 
     def _expire_loop(self):
-        while True:
-            time.sleep(0.2)
+        while not self._stopped.wait(0.2):
             now = time.monotonic()
             for t in list(self.tunnels.values()):
                 if not t.closed and now >= t.expires:
