@@ -304,3 +304,14 @@ print("OUT", json.dumps({"modules": code, "device": held, "peak_report": peak,
     print("HTTPS device, heap 128k, .mpy: modules %(modules)d B, device after connect %(device)d B, "
           "peak around a report %(peak_report)d B, held after 5 reports %(after)d B" % got)
     assert got["sent"] == 5
+
+
+@pytest.mark.parametrize("body,why", [
+    (b"<html>ok</html>", "not JSON"),
+    (b'{"access_token": "short", "expires_in": "soon"}', "bad access_token or expires_in"),
+    (b'{"expires_in": 60}', "not JSON with access_token"),
+])
+def test_device_auth_answers_that_are_not_a_token(body, why):
+    from iotlink.clouds import iotda_https as api
+    with pytest.raises(api.ApiError, match=why):
+        api.token_of(200, body)
