@@ -46,7 +46,7 @@ class Repl:
         self._last = 0
         self.g = g = {"__name__": "__repl__"}
         if names:
-            g.update(names)   # what the app lends the console (dev, helpers)
+            g.update(names)   # what the app lends the console (dev, its functions)
         g["print"] = self._print
         g["sleep"] = self._sleep
 

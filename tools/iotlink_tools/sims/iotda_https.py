@@ -44,6 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BODY_MAX = 1024 * 1024
 FRAME_MAX = 10 * 1024
+_SIG_ERR = b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
 _DATA = re.compile(r"^/v5/devices/([A-Za-z0-9_-]{1,128})/sys/"
                    r"(properties/report|messages/up|gateway/sub-devices/properties/report)$")
 _TUNNEL = re.compile(r"^/v5/iot/tunnels/([A-Za-z0-9_-]{1,128})/(device|source)-connect$")
@@ -210,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         m = _OBJ.match(url.path)
         if not m or not api.signed_ok("PUT", m.group(1), m.group(2), url.query):
             self._drain()   # read first: the device then always sees the 403 (see http_stream.put)
-            return self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", "application/xml")
+            return self._answer(403, _SIG_ERR, "application/xml")
         if self.headers.get("Content-Length") is None:
             return self._answer(411, b"<Error><Code>MissingContentLength</Code></Error>", "application/xml")
         n = int(self.headers["Content-Length"])
@@ -243,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         if m:
             key = (m.group(1), urllib.parse.unquote(m.group(2)))
             if not api.signed_ok("GET", m.group(1), m.group(2), url.query):
-                return self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>", "application/xml")
+                return self._answer(403, _SIG_ERR, "application/xml")
             if key not in api.objects:
                 return self._answer(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
             data = api.objects[key]
