@@ -316,3 +316,13 @@ def test_device_auth_answers_that_are_not_a_token(body, why):
     from iotlink.clouds import iotda_https as api
     with pytest.raises(api.ApiError, match=why):
         api.token_of(200, body)
+
+
+def test_event_time_in_the_https_format():
+    from iotlink.clouds import iotda, iotda_https as api
+    c = iotda.Cloud({"cloud": {"type": "iotda", "transport": "https", "host": "h", "device_id": "gw",
+                               "secret": "s3cret", "verify": False, "event_time": True}})
+    body = json.loads(api.report_body(c, {"t": 1}, None, 1713058632))
+    assert body["services"][0]["event_time"] == "2024-04-14T01:37:12.000Z"
+    kid = json.loads(api.sub_bodies(c, {"k": {"s": {"v": 1}}}, 1713058632)[0])
+    assert kid["devices"][0]["services"][0]["event_time"] == "2024-04-14T01:37:12.000Z"

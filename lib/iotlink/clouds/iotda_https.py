@@ -16,7 +16,7 @@ Errors (a JSON body ``{"error_code", "error_msg"}``) become exceptions:
 
 import json
 from micropython import const
-from ..clock import ymdh
+from ..clock import ymdh, gmtime
 from ..errors import AuthError
 from .. import log
 from . import dumps
@@ -68,8 +68,18 @@ def path(cloud, what):
     return "/v5/devices/" + cloud.device_id + "/sys/" + what
 
 
+def _entry(cloud, service, props, now):
+    """A "services" entry; with ``event_time`` stamped the way the HTTPS pages
+    write it (yyyy-MM-dd'T'HH:mm:ss.SSS'Z', not MQTT's yyyyMMdd'T'HHmmss'Z')."""
+    e = service_entry(cloud, service, props, now)
+    if cloud.stamp:
+        t = gmtime(now)
+        e["event_time"] = "%04d-%02d-%02dT%02d:%02d:%02d.000Z" % t[:6]
+    return e
+
+
 def report_body(cloud, props, service, now):
-    return dumps({"services": [service_entry(cloud, service, props, now)]})
+    return dumps({"services": [_entry(cloud, service, props, now)]})
 
 
 def message_body(content, name=None, target=None):
@@ -88,7 +98,7 @@ def sub_bodies(cloud, devices, now):
     out, chunk, size = [], [], 0
     for cid, services in devices.items() if isinstance(devices, dict) else devices:
         e = dumps({"device_id": cid,
-                   "services": [service_entry(cloud, k, v, now) for k, v in services.items()]})
+                   "services": [_entry(cloud, k, v, now) for k, v in services.items()]})
         if chunk and (len(chunk) >= BATCH or size + len(e) + 15 > MSG_MAX):
             out.append('{"devices":[' + ",".join(chunk) + "]}")
             chunk, size = [], 0
