@@ -20,7 +20,15 @@ def connect(config="config.json", **kw):
     """Build a Device from a config dict or path and connect it.
 
     Raises ConfigError (names the bad field) or AuthError (credentials
-    refused).  Any other connect failure is logged and retried by poll()."""
-    dev = Device(config, **kw)
+    refused).  Any other connect failure is logged and retried by poll().
+    With ``cloud.transport`` "https" (IoTDA) the device is the HTTPS one
+    (drivers/iotda_https.py): same calls, one request each, no downlinks."""
+    from .config import load, transport
+    cfg = load(config) if isinstance(config, str) else config
+    if isinstance(cfg, dict) and transport(cfg) == "https":
+        from .drivers.iotda_https import Device as HttpsDevice
+        dev = HttpsDevice(cfg)
+    else:
+        dev = Device(cfg, **kw)
     dev.connect()
     return dev

@@ -116,6 +116,16 @@ def _pem_or_der(f):
     return False
 
 
+def transport(cfg):
+    """``cloud.transport``: "mqtt" (default) or "https" (IoTDA's HTTPS device
+    API, the only cloud that has one)."""
+    c = section(cfg, "cloud")
+    t = get(c, "transport", str, "mqtt", choices=("mqtt", "https"))
+    if t == "https" and c.get("type") != "iotda":
+        raise ConfigError("cloud.transport: https is only available with cloud.type iotda")
+    return t
+
+
 def section(cfg, key, where=""):
     """A sub-object (``{}`` when absent)."""
     return get(cfg, key, dict, {}, where)

@@ -130,3 +130,53 @@ def test_an_optional_part_is_imported_by_what_uses_it(step, cloud, want, mpy_lib
     cfg = json.loads(json.dumps(CFG))
     cfg["cloud"].update(cloud)
     assert _run(FEATURE % (json.dumps(cfg), step), mpy_lib, tmp_path) == want
+
+
+# the HTTPS device API, file transfer and the secure tunnel: none of them is
+# loaded by a standard MQTT session, which runs here for real (local IoTDA, TLS)
+NEW_PARTS = ("iotlink.drivers", "iotlink.drivers.iotda_https", "iotlink.drivers.iotda_files",
+             "iotlink.drivers.iotda_tunnel", "iotlink.clouds.iotda_https",
+             "iotlink.clouds.iotda_files", "iotlink.clouds.iotda_tunnel", "iotlink.http_stream",
+             "iotlink.repl", "iotlink.ws", "iotlink.http")
+
+MQTT_SESSION = r"""
+import sys, json, time
+import iotlink
+cfg = json.loads(%r)
+dev = iotlink.connect(cfg)
+@dev.command
+def cmd(req):
+    return {"ok": 1}
+dev.report({"temperature": 21.5})
+end = time.ticks_add(time.ticks_ms(), 8000)
+while time.ticks_diff(end, time.ticks_ms()) > 0 and not dev.stats["replies"]:
+    dev.poll(50)
+dev.poll(100)
+print("OUT", json.dumps({"up": dev.connected, "replies": dev.stats["replies"],
+                         "modules": sorted(k for k in sys.modules if k.startswith("iotlink"))}))
+"""
+
+
+def test_standard_mqtt_session_loads_no_https_file_or_tunnel_part(mpy_lib, tmp_path, iotda, test_ca):
+    import threading
+    from .conftest import device_config
+    cfg = device_config(iotda, "dev_plain", test_ca["ca_der"])
+    path = tmp_path / "m.py"
+    path.write_text(MQTT_SESSION % json.dumps(cfg))
+    done = []
+
+    def operator():
+        import time
+        for _ in range(40):
+            try:
+                done.append(iotda.send_command("dev_plain", "s", "go", {}, timeout=2))
+                return
+            except Exception:
+                time.sleep(0.2)
+    threading.Thread(target=operator, daemon=True).start()
+    r = upy.run(str(path), extra_path=(mpy_lib,), cwd=str(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout.split("OUT ", 1)[1])
+    assert got["up"] and got["replies"] >= 1
+    assert "iotlink.device" in got["modules"]
+    assert not set(NEW_PARTS) & set(got["modules"]), got["modules"]

@@ -5,7 +5,9 @@ secret (or cert + key for X.509), sign_type 0|1 (default 0: timestamp not
 checked, safe before the clock is set), service (the product model's service id
 used when a report names none; default "default"), sw_version / fw_version
 (sent as version_report after every connect), time_sync (true: ask for the
-time after every connect), event_time (true: stamp reports), port 8883,
+time after every connect), event_time (true: stamp reports), transport
+"mqtt" | "https" (the HTTPS device API, see clouds/iotda_https.py), port 8883
+(443 with https),
 keepalive 120 (30..1200 enforced).  IoTDP: bootstrap true (+ bootstrap_keyword)
 makes the session ask for its address only; scope_id + group_secret log in
 with a registration group's derived secret.
@@ -104,7 +106,10 @@ class Cloud:
     def __init__(self, cfg):
         c = cfg["cloud"]
         g = config.get
-        self.ep = config.endpoint(c, 8883, True, 120, ka_lo=30, ka_hi=1200)
+        # "https": the HTTPS device API (drivers/iotda_https.py) on port 443
+        self.transport = config.transport(cfg)
+        self.ep = config.endpoint(c, 443 if self.transport == "https" else 8883, True, 120,
+                                  ka_lo=30, ka_hi=1200)
         self.device_id = did = g(c, "device_id", str)
         if not config.word(did, _ID_MAX):  # letters, digits, '_' and '-'
             raise config.ConfigError("cloud.device_id: 1..128 letters, digits, '_' or '-'")

@@ -81,6 +81,7 @@ class LocalIoTDA(MqttSim):
         self._waiters = {}   # request_id -> [Event, response]
         self._cond = threading.Condition()
         self.mosq = self.front = self.client = None
+        self.https = None    # HttpsApi once start_https() ran
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -88,6 +89,23 @@ class LocalIoTDA(MqttSim):
         self._start_mqtt(platform_filter="$oc/devices/+/sys/#", name="iotda-platform")
         return self
 
+    def start_https(self, port=0, token_ttl=86400, url_ttl=3600):
+        """The HTTPS side (sims/iotda_https.py): device API, object store for
+        $file_manager, secure tunnels.  Needs ``tls``.  Returns the HttpsApi."""
+        from .iotda_https import HttpsApi
+        if self.https is None:
+            self.https = HttpsApi(self, port, token_ttl, url_ttl)
+        return self.https
+
+    def stop(self):
+        if self.https is not None:
+            self.https.stop()
+            self.https = None
+        super().stop()
+
+    def open_tunnel(self, device_id, ttl=600):
+        """A secure tunnel to ``device_id`` (starts the HTTPS side if needed)."""
+        return self.start_https().open_tunnel(device_id, ttl)
 
 
 
@@ -106,6 +124,14 @@ class LocalIoTDA(MqttSim):
              "port": self.tls_port if tls else self.port}
         if tls:
             c["ca"] = self.tls["ca"]
+        c.update(extra)
+        return {"cloud": c}
+
+    def https_config(self, device_id, **extra):
+        """A config dict for the HTTPS device API (``cloud.transport`` "https")."""
+        c = {"type": "iotda", "transport": "https", "host": self.host,
+             "port": self.start_https().port, "device_id": device_id,
+             "secret": self.devices[device_id], "ca": self.tls["ca"]}
         c.update(extra)
         return {"cloud": c}
 
@@ -211,6 +237,8 @@ class LocalIoTDA(MqttSim):
             self.versions[target or did] = p
         elif sid == "$sub_device_manager":
             self._children(did, et, p, s.get("event_id") or str(uuid.uuid4()))
+        elif sid == "$file_manager" and self.https is not None:
+            self.https.file_event(did, target, et, p)
 
     def _children(self, gw, et, p, eid):
         kids = self.children.setdefault(gw, {})
@@ -368,6 +396,8 @@ _HELP = """commands (a JSON argument is the rest of the line):
   upgrade DEVICE VERSION URL SIZE SHA256      OTA firmware_upgrade_v2
   desired DEVICE SERVICE {"prop": value}      set shadow desired values
   shadow                                      show reported properties and versions
+  tunnel DEVICE [SECONDS]                     open a secure tunnel (tunnel_notify) and
+                                              print the `iotlink tunnel` command for it
   quit"""
 
 
@@ -397,6 +427,10 @@ def _cli_line(sim, line):
         return "ok"
     if cmd == "shadow":
         return {"reported": sim.reported, "versions": sim.versions}
+    if cmd == "tunnel":
+        t = sim.open_tunnel(args[0], int(args[1]) if len(args) > 1 else 600)
+        return ("tunnel %s open; the user's end:\n  .venv/bin/iotlink tunnel --uri %s --token %s --ca %s"
+                % (t.id, sim.https.tunnel_uri(t), t.source_token, sim.tls["ca"]))
     return _HELP
 
 
@@ -451,6 +485,8 @@ def main(argv=None):
     ap.add_argument("--device", action="append", default=[], metavar="ID:SECRET",
                     help="register a device (repeatable); default: one made up")
     ap.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
+    ap.add_argument("--https-port", type=int, default=0,
+                    help="port of the HTTPS device API, object store and tunnels (0 = any free)")
     args = ap.parse_args(argv)
     devices = {}
     for d in args.device:
@@ -466,11 +502,15 @@ def main(argv=None):
               bootstrap_address=args.bootstrap_address)
 
     def show():
-        print("local IoTDA: mqtt://%s:%d  mqtts://%s:%d" % (args.host, sim.port, args.host, sim.tls_port))
+        https = sim.start_https(args.https_port)
+        print("local IoTDA: mqtt://%s:%d  mqtts://%s:%d  https://%s:%d (device API, files, tunnels)"
+              % (args.host, sim.port, args.host, sim.tls_port, args.host, https.port))
         print("CA for the device: %s (DER: %s)" % (tls["ca"], der))
         for did in devices:
             print("config.json for %s:" % did)
             print(json.dumps(sim.config(did), indent=1))
+            print("or, for the HTTPS device API:")
+            print(json.dumps(sim.https_config(did), indent=1))
         print(_HELP)
 
     def handle(line):
