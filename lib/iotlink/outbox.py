@@ -38,3 +38,14 @@ class Outbox:
         self._head = (self._head + 1) % len(self._slots)
         self._n -= 1
         return item
+
+    def unget(self, item):
+        """Put ``item`` back at the head (its delivery was cut off).  Full, it
+        is the oldest of all and is returned as the one dropped, else None."""
+        size = len(self._slots)
+        if self._n == size:
+            return item
+        self._head = (self._head - 1) % size
+        self._slots[self._head] = item
+        self._n += 1
+        return None

@@ -15,19 +15,20 @@ def delay_ms(opts, attempts):
     return d // 2 + random.getrandbits(16) * (d // 2) // 65535
 
 
-def schedule(s, why=None):
-    """Plan session ``s``'s next attempt (see delay_ms); with ``why`` the
-    plan goes on that warning line, so a lost link logs one line."""
+def schedule(s, now, why=None):
+    """Plan session ``s``'s next attempt (see delay_ms) from ``now`` (ticks
+    ms); with ``why`` the plan goes on that warning line, so a lost link
+    logs one line."""
     d = delay_ms(s.opts, s._attempts)
     s._attempts += 1
-    s._next_try = time.ticks_add(time.ticks_ms(), d)
+    s._next_try = time.ticks_add(now, d)
     if why:
         log.warn("%sretry in %d ms", why, d)
     else:
         log.info("retry in %d ms", d)
 
 
-def lost(s, e, worked=False):
+def lost(s, e, now, worked=False):
     """Session ``s`` lost its link (its transport already closed): count it,
     plan the reconnect and tell the status handler.  A link that ``worked``
     (the peer answered after it was set up) or stayed up stable_ms gets a
@@ -35,10 +36,10 @@ def lost(s, e, worked=False):
     s.stats["link_errors"] += 1
     was = s.connected
     s.connected = False
-    if was and (worked or time.ticks_diff(time.ticks_ms(), s._up_since) >= s.opts["stable_ms"]):
+    if was and (worked or time.ticks_diff(now, s._up_since) >= s.opts["stable_ms"]):
         s._attempts = 0
     why = log.err(e)
-    schedule(s, "link lost: %s; " % why)
+    schedule(s, now, "link lost: %s; " % why)
     if was:
         s._status("down", why)
 

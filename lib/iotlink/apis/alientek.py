@@ -477,12 +477,12 @@ class Session:
             self.ws.closed or self.ws.s.close()
         self.ws = None
         from ..retry import lost
-        lost(self, e)
+        lost(self, e, time.ticks_ms())
 
     def _failed(self, e):
         log.warn("connect failed: %s", _err(e))
         from ..retry import schedule
-        schedule(self)
+        schedule(self, time.ticks_ms())
 
     # ----- the loop --------------------------------------------------------
 
