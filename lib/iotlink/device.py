@@ -98,21 +98,17 @@ class Device(Session):
             self.written(item)
 
     def _await(self, op, pid, name):
-        """Read packets until the ack ``op`` for ``pid``; return its body after
-        the packet id.  Downlinks on the way go to _on_msg as usual, PUBACKs
-        to the core; other acks are dropped."""
+        """Read packets until the ack ``op`` for ``pid``.  Downlinks on the
+        way go to _on_msg as usual, PUBACKs to the core; other acks are
+        dropped."""
         link = self._link
         end = link._end()
         while True:
             left = time.ticks_diff(end, time.ticks_ms())
             if left <= 0:
                 break
-            if link.ready(left):
-                got, body = link.packet(self._on_msg)
-                if got == PUBACK:
-                    self.puback(body[0] << 8 | body[1])
-                if got == op and body[0] << 8 | body[1] == pid:
-                    return body[2:]
+            if link.ready(left) and self._read() == op and link.pid == pid:
+                return
         raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
 
     def _subscribe(self, filters):
@@ -125,7 +121,8 @@ class Device(Session):
         if filters[0][1] is None:
             self._await(UNSUBACK, pid, "UNSUBACK")
         else:
-            self.suback(filters, self._await(SUBACK, pid, "SUBACK"))
+            self._await(SUBACK, pid, "SUBACK")
+            self.suback(filters, self._link.codes)
 
     # ----- connection ------------------------------------------------------
 
@@ -259,11 +256,7 @@ class Device(Session):
                     if self.backlog():
                         self._flush(deadline)
                     if self.connected and self._link.ready(max(0, min(left, wait))):
-                        # one whole packet within one deadline; an ack nobody
-                        # waits for is dropped
-                        got, body = self._link.packet(self._on_msg)
-                        if got == PUBACK:
-                            self.puback(body[0] << 8 | body[1])
+                        self._read()
                 except Exception as e:
                     self._lost(e)
             elif left > 0:
@@ -273,6 +266,15 @@ class Device(Session):
                 break
         if self._in:
             self.dispatch()
+
+    def _read(self):
+        """One whole packet within one deadline; its first byte.  A PUBACK is
+        the core's; another ack nobody waits for is dropped."""
+        link = self._link
+        got = link.packet(self._on_msg)
+        if got == PUBACK:
+            self.puback(link.pid)
+        return got
 
     def _keepalive(self):
         """PINGREQ when the core says one is due; the dead-link verdict as an

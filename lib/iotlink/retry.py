@@ -28,11 +28,37 @@ def schedule(s, now, why=None):
         log.info("retry in %d ms", d)
 
 
+def failed(s, e, now):
+    """A connect attempt of session ``s`` ended with ``e``: plan the next.
+    Refused credentials wait auth_retry_ms: retrying soon cannot help."""
+    from .errors import AuthError, ProtocolError
+    if isinstance(e, AuthError):
+        s.error = e
+        s._next_try = time.ticks_add(now, s.opts["auth_retry_ms"])
+        log.error("%s; next try in %d s", e, s.opts["auth_retry_ms"] // 1000)
+        s._status("auth", e)
+        return
+    if isinstance(e, ProtocolError):
+        s.error = e
+    log.warn("connect failed: %s", log.err(e))
+    schedule(s, now)
+
+
 def lost(s, e, now, worked=False):
-    """Session ``s`` lost its link (its transport already closed): count it,
-    plan the reconnect and tell the status handler.  A link that ``worked``
-    (the peer answered after it was set up) or stayed up stable_ms gets a
-    prompt first retry; only failed attempts escalate the backoff."""
+    """Session ``s`` lost its link (its transport already closed): put what
+    was in flight back at the head of its outbox, count the loss, plan the
+    reconnect and tell the status handler.  A link that ``worked`` (the peer
+    answered after it was set up) or stayed up stable_ms gets a prompt first
+    retry; only failed attempts escalate the backoff."""
+    f = getattr(s, "_flight", None)
+    while f:
+        if s._out.unget(f.pop()) is not None:
+            s._dropped()
+    if f is not None:
+        s._subs = []
+        from .errors import ProtocolError
+        if isinstance(e, ProtocolError):
+            s.error = e
     s.stats["link_errors"] += 1
     was = s.connected
     s.connected = False

@@ -34,7 +34,7 @@ import time
 from micropython import const
 
 from . import log, config
-from .errors import AuthError, ConfigError, ProtocolError
+from .errors import AuthError, ConfigError
 from .outbox import Outbox
 from .request import COMMAND, SET, GET, SYSTEM
 
@@ -42,7 +42,6 @@ PING = const(0)     # keepalive(): a PINGREQ is due now
 DEAD = const(-1)    # keepalive(): nothing received for 1.5 x keepalive
 
 _EV_UP = "up"
-_EV_AUTH = "auth"
 
 
 class Session:
@@ -217,15 +216,9 @@ class Session:
 
     def written(self, item):
         """A message from next_out() is on the wire: a QoS 0 one is sent."""
-        if not item[2]:
-            f = self._flight
-            i = 0
-            while i < len(f):
-                if f[i] is item:
-                    del f[i]
-                    self.stats["sent"] += 1
-                    return
-                i += 1
+        if not item[2] and item in self._flight:
+            self._flight.remove(item)
+            self.stats["sent"] += 1
 
     def puback(self, pid):
         """PUBACK for ``pid``: its message is sent, in whatever order acks
@@ -290,32 +283,15 @@ class Session:
         self._status(_EV_UP, None)
 
     def failed(self, e, now):
-        """A connect attempt ended with ``e``: plan the next one.  Refused
-        credentials wait auth_retry_ms: retrying soon cannot help."""
-        if isinstance(e, AuthError):
-            self.error = e
-            self._next_try = time.ticks_add(now, self.opts["auth_retry_ms"])
-            log.error("%s; next try in %d s", e, self.opts["auth_retry_ms"] // 1000)
-            self._status(_EV_AUTH, e)
-            return
-        if isinstance(e, ProtocolError):
-            self.error = e
-        log.warn("connect failed: %s", _err(e))
-        from .retry import schedule
-        schedule(self, now)
+        """A connect attempt ended with ``e``: plan the next one (retry.failed)."""
+        from .retry import failed
+        failed(self, e, now)
 
     def lost(self, e, now, worked=False):
         """The link failed (the driver closed it): what was in flight goes back
-        to the head of the outbox, in order; retry.lost counts the loss and
-        plans the reconnect.  ``worked``: the peer sent something after the
-        session was set up."""
-        f = self._flight
-        while f:
-            if self._out.unget(f.pop()) is not None:
-                self._dropped()
-        self._subs = []
-        if isinstance(e, ProtocolError):
-            self.error = e
+        to the head of the outbox, in order, the loss is counted and the
+        reconnect planned (retry.lost).  ``worked``: the peer sent something
+        after the session was set up."""
         from .retry import lost
         lost(self, e, now, worked)
 
@@ -342,8 +318,7 @@ class Session:
 
     def silence(self, now, rx):
         """The error for a DEAD link."""
-        return OSError("nothing received for %d s (1.5 x keepalive)"
-                       % (time.ticks_diff(now, rx) // 1000))
+        return OSError("nothing received for %d s (1.5 x keepalive)" % (time.ticks_diff(now, rx) // 1000))
 
     def coalesced(self, now):
         """Queue the merged reports that are due; ms until the next are."""
@@ -433,26 +408,25 @@ class Session:
     def finish(self, req, result, exc):
         """Answer ``req`` with its handler's ``result``, or the exception
         ``exc`` it raised (an error reply)."""
+        kind = req.kind
+        bad = result is not None and not isinstance(result, dict)
         if exc is not None:
-            self.stats["handler_errors"] += 1
-            log.warn("%s handler raised %s", req.kind, _err(exc))
-            self._reply(req, None, _err(exc))
-            return
-        if req.kind == SET:
-            if result is not None and result is not True and not isinstance(result, dict):
-                self._bad_result(req, "set handler returned %s" % type(result).__name__)
-                return
+            why = _err(exc)
+            log.warn("%s handler raised %s", kind, why)
+        elif kind == SET and bad and result is not True:
+            why = "set handler returned %s" % type(result).__name__
+            log.warn(why)
+        elif kind == SET:
             from .props import answer_set
             answer_set(self, req)
             return
-        if req.kind in (COMMAND, GET) and result is not None and not isinstance(result, dict):
-            self._bad_result(req, "handler returned %s, not a dict" % type(result).__name__)
+        elif kind in (COMMAND, GET) and bad:
+            why = "handler returned %s, not a dict" % type(result).__name__
+            log.warn("%s %s", kind, why)
+        else:
+            self._reply(req, result, None)
             return
-        self._reply(req, result, None)
-
-    def _bad_result(self, req, why):
         self.stats["handler_errors"] += 1
-        log.warn("%s: %s", req.kind, why)
         self._reply(req, None, why)
 
     def _state_of(self, target, key):

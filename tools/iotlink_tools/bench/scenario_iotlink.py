@@ -65,7 +65,7 @@ if mode == "measure":
     before = gc.mem_alloc()
     gc.disable()
     for i in range(k):
-        return handle(topic, msg)
+        handle(topic, msg)
     after = gc.mem_alloc()
     gc.enable()
     print("PER_COMMAND_ALLOC", (after - before) // k)
