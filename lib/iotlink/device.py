@@ -81,21 +81,18 @@ class Device(Session):
                 item = self.next_out()
                 if item is None:
                     return
-                self._publish(item)
+                # PUBLISH written by mqtt_wire, not umqtt (see there why); a
+                # QoS 1 one waits for its PUBACK (window 1)
+                topic, msg, qos, retain, pid = item
+                write_publish(self._link, self._hdr, topic, msg, qos, retain, pid)
+                if qos:
+                    self._await(PUBACK, pid, "PUBACK")
+                else:
+                    self.written(item)
                 if time.ticks_diff(until, time.ticks_ms()) <= 0:
                     return
         except Exception as e:
             self._lost(e)
-
-    def _publish(self, item):
-        """PUBLISH written by mqtt_wire, not umqtt (see there why); a QoS 1
-        one waits for its PUBACK (window 1)."""
-        topic, msg, qos, retain, pid = item
-        write_publish(self._link, self._hdr, topic, msg, qos, retain, pid)
-        if qos:
-            self._await(PUBACK, pid, "PUBACK")
-        else:
-            self.written(item)
 
     def _await(self, op, pid, name):
         """Read packets until the ack ``op`` for ``pid``.  Downlinks on the
@@ -107,8 +104,14 @@ class Device(Session):
             left = time.ticks_diff(end, time.ticks_ms())
             if left <= 0:
                 break
-            if link.ready(left) and self._read() == op and link.pid == pid:
-                return
+            if link.ready(left):
+                # one whole packet within one deadline; a PUBACK is the
+                # core's, another ack nobody waits for is dropped
+                got = link.packet(self._on_msg)
+                if got == PUBACK:
+                    self.puback(link.pid)
+                if got == op and link.pid == pid:
+                    return
         raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
 
     def _subscribe(self, filters):
@@ -127,25 +130,20 @@ class Device(Session):
     # ----- connection ------------------------------------------------------
 
     def connect(self):
-        """Connect now.  Returns True when up.  Raises AuthError when the cloud
+        """Connect now, then send the backlog within one timeout_ms of the
+        start.  Returns True when up.  Raises AuthError when the cloud
         rejects the credentials; other failures are logged and retried by poll()."""
-        e = self._attempt()
-        if isinstance(e, AuthError):
-            raise e
-        return self.connected
-
-    def _attempt(self):
-        """One connect attempt, then the backlog sent within one timeout_ms
-        of its start; the exception it ended with, or None when up."""
         t0 = time.ticks_ms()
         try:
             self._open()
         except Exception as e:
             self.failed(e, time.ticks_ms())
-            return e
+            if isinstance(e, AuthError):
+                raise
+            return False
         if self.backlog():
             self._flush(time.ticks_add(t0, self.cloud.ep["timeout_ms"]))
-        return None
+        return self.connected
 
     def _open(self):
         cloud = self.cloud
@@ -205,7 +203,7 @@ class Device(Session):
             self._close_sock(c)
             self._client = self._link = None
             raise
-        link.up()
+        link.until = None   # from now on each packet has its own deadline
         self.up(time.ticks_ms(), "%s:%d%s" % (ep["host"], ep["port"], " (TLS)" if ctx else ""))
 
     def _close_sock(self, c):
@@ -245,18 +243,32 @@ class Device(Session):
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
             if not self.connected and not self.connect_in(time.ticks_ms()):
-                self._attempt()
+                try:
+                    self.connect()   # a refusal is in .error and the "auth" event
+                except AuthError:
+                    pass
             if self._in:
                 self.dispatch()
             coalesced_in = self.coalesced(time.ticks_ms())
             left = time.ticks_diff(deadline, time.ticks_ms())
             if self.connected:
                 try:
-                    wait = min(self._keepalive(), coalesced_in)
+                    # PINGREQ when the core says one is due; a dead link is an OSError
+                    link = self._link
+                    now = time.ticks_ms()
+                    wait = self.keepalive(now, link.rx, link.tx)
+                    if wait == DEAD:
+                        raise self.silence(now, link.rx)
+                    if wait == PING:
+                        self._client.ping()
+                        self.pinged(now)
+                        wait = self.keepalive(now, link.rx, link.tx)
+                    wait = min(wait, coalesced_in)
                     if self.backlog():
                         self._flush(deadline)
-                    if self.connected and self._link.ready(max(0, min(left, wait))):
-                        self._read()
+                    if self.connected and link.ready(max(0, min(left, wait))) \
+                            and link.packet(self._on_msg) == PUBACK:
+                        self.puback(link.pid)
                 except Exception as e:
                     self._lost(e)
             elif left > 0:
@@ -266,29 +278,6 @@ class Device(Session):
                 break
         if self._in:
             self.dispatch()
-
-    def _read(self):
-        """One whole packet within one deadline; its first byte.  A PUBACK is
-        the core's; another ack nobody waits for is dropped."""
-        link = self._link
-        got = link.packet(self._on_msg)
-        if got == PUBACK:
-            self.puback(link.pid)
-        return got
-
-    def _keepalive(self):
-        """PINGREQ when the core says one is due; the dead-link verdict as an
-        OSError.  Returns ms until the next check."""
-        link = self._link
-        now = time.ticks_ms()
-        wait = self.keepalive(now, link.rx, link.tx)
-        if wait == DEAD:
-            raise self.silence(now, link.rx)
-        if wait == PING:
-            self._client.ping()
-            self.pinged(now)
-            wait = self.keepalive(now, link.rx, link.tx)
-        return wait
 
     def _on_msg(self, topic, msg):
         # Runs inside a packet read: the core only queues it.

@@ -32,7 +32,8 @@ def send_coalesced(dev, now):
     dev._last_report = now
     pending, dev._pending = dev._pending, {}
     for (service, target, qos), props in pending.items():
-        dev._send_report(props, service or None, qos, target)
+        topic, payload = dev.cloud.report(props, service or None, dev.clock.now(), target)
+        dev._queue(topic, payload, dev.opts["qos"] if qos is None else qos)
     return 0
 
 

@@ -99,8 +99,9 @@ class Tls:
 class Link:
     """The socket under a session.  Once the MQTT exchange starts it is
     non-blocking: every wait is a poll against a deadline, so no peer can hold
-    a read or a write past it.  Until ``up()`` the whole handshake (CONNECT to
-    the last SUBACK) shares one deadline."""
+    a read or a write past it.  Until ``until`` is set to None (the
+    session is up) the whole handshake (CONNECT to the last SUBACK) shares
+    one deadline."""
 
     def __init__(self, raw, timeout_ms):
         self.raw = self.stream = raw
@@ -163,23 +164,17 @@ class Link:
             self.poller.register(self.stream, _POLLIN)
             self.until = time.ticks_add(time.ticks_ms(), self.timeout_ms)
 
-    def up(self):
-        """The handshake is over: from now on each packet has its own deadline."""
-        self.until = None
-
     def _end(self):
         end = time.ticks_add(time.ticks_ms(), self.timeout_ms)
         u = self.until
         return u if u is not None and time.ticks_diff(u, end) < 0 else end
 
-    def _left(self, end):
+    def _wait(self, end, mask=_POLLIN):
+        """Until the stream is ready for ``mask`` or ``end`` (no time left:
+        the packet took too long)."""
         left = time.ticks_diff(end, time.ticks_ms())
         if left <= 0:
             raise OSError(110, "packet not complete within %d ms" % self.timeout_ms)
-        return left
-
-    def _wait(self, end, mask):
-        left = self._left(end)
         if mask != _POLLIN:
             self.poller.modify(self.stream, mask)
         for _ in self.poller.ipoll(left):
@@ -202,7 +197,7 @@ class Link:
         while have < n:
             b = self.stream.read(n - have)
             if b is None:
-                self._wait(end, _POLLIN)
+                self._wait(end)
                 continue
             if not b:
                 if got is not None and have + got:
@@ -230,19 +225,16 @@ class Link:
                 self.rx = time.ticks_ms()
                 return b[0]
             if n is None:
-                self._wait(end, _POLLIN)
+                self._wait(end)
             elif cut:
                 return -1
             else:
                 raise OSError(-1)
 
-    def _u16(self, end):
-        return self._byte(end) << 8 | self._byte(end)
-
     def _drain(self, n, end):
         # a peer that keeps sending must not keep the drain going past end
         while n:
-            self._left(end)
+            self._wait(end)
             n -= len(self.take(min(n, _CHUNK), end))
 
     def packet(self, on_publish):
@@ -278,14 +270,14 @@ class Link:
             if n < least or (n != least and kind in _EXACT) or n > self.limit:
                 raise ProtocolError("packet %02x with a %d-byte body" % (first, n))
             if n:
-                self.pid = self._u16(end)
+                self.pid = self._byte(end) << 8 | self._byte(end)
                 if n > 2:
                     self.codes = self.take(n - 2, end)
             return first
         head = 4 if qos else 2
         if n < head:
             raise ProtocolError("PUBLISH of %d bytes" % n)
-        tl = self._u16(end)
+        tl = self._byte(end) << 8 | self._byte(end)
         if tl + head > n:
             raise ProtocolError("topic length %d beyond the %d-byte PUBLISH (MQTT 3.1.1 3.3.2)"
                                 % (tl, n))

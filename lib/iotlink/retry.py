@@ -53,7 +53,8 @@ def lost(s, e, now, worked=False):
     f = getattr(s, "_flight", None)
     while f:
         if s._out.unget(f.pop()) is not None:
-            s._dropped()
+            s.stats["dropped"] += 1
+            log.warn("outbox full (%d): oldest message dropped", s.opts["outbox"])
     if f is not None:
         s._subs = []
         from .errors import ProtocolError

@@ -49,6 +49,8 @@ class Session:
     dict; ``ticks()`` gives ticks ms, ``clock`` has now(), now_ms(), set()
     (Unix time, as iotlink.clock)."""
 
+    window = 1      # QoS 1 messages in flight at once; a driver may set more
+
     def __init__(self, cfg, ticks, clock):
         if not isinstance(cfg, dict):
             raise ConfigError("config: must be a dict or a path to config.json")
@@ -57,7 +59,6 @@ class Session:
         self.opts = config.session(cfg)
         self.ticks = ticks
         self.clock = clock
-        self.window = 1         # QoS 1 messages in flight at once
         self.connected = False
         self.error = None       # last AuthError or ProtocolError, for the app to show
         self._out = Outbox(self.opts["outbox"])
@@ -105,8 +106,9 @@ class Session:
         merged and sent as one when the interval has passed."""
         if not isinstance(props, dict):
             raise TypeError("report() takes a dict of property values")
-        self._can_send()
-        key = self._skey(service)
+        if self.cloud.RECEIVE_ONLY:
+            raise NotImplementedError("%s: receive-only, nothing can be reported" % self.cloud.NAME)
+        key = self.cloud.service_key(service)
         # encoded first: what the codec refuses raises here and is not
         # recorded, so a property get never answers with values never sent
         topic, payload = self.cloud.report(props, service, self.clock.now(), target)
@@ -117,17 +119,10 @@ class Session:
                 return
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
 
-    def _send_report(self, props, service, qos, target):
-        topic, payload = self.cloud.report(props, service, self.clock.now(), target)
-        self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
-
-    def _can_send(self):
-        if self.cloud.RECEIVE_ONLY:
-            raise NotImplementedError("%s: receive-only, nothing can be reported" % self.cloud.NAME)
-
     def event(self, name, params=None, qos=None, target=None):
         """Send an application event."""
-        self._can_send()
+        if self.cloud.RECEIVE_ONLY:
+            raise NotImplementedError("%s: receive-only, nothing can be reported" % self.cloud.NAME)
         topic, payload = self.cloud.event(name, params, self.clock.now(), target)
         self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
 
@@ -183,11 +178,8 @@ class Session:
         dropped is what the outbox and the window hold (``backlog()``)."""
         self.stats["queued"] += 1
         if self._out.put((topic, payload, qos, retain, self.next_pid() if qos else 0)) is not None:
-            self._dropped()
-
-    def _dropped(self):
-        self.stats["dropped"] += 1
-        log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
+            self.stats["dropped"] += 1
+            log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
 
     def _wake(self):
         """Something was queued; the driver overrides this to send it."""
@@ -436,11 +428,6 @@ class Session:
         if st is None:
             st = states[key] = {}
         return st
-
-    def _skey(self, service):
-        """The key of a service in self.state: the codec may map its default
-        service and None to one key."""
-        return self.cloud.service_key(service)
 
     def _reply(self, req, result, err):
         if err is not None:
