@@ -1,6 +1,7 @@
-"""What a session (Device, or the 原子云 Session) does when its link fails or
-a connection attempt does: backoff, the bookkeeping of a lost link, refusal
-texts.  Imported on the first failure."""
+"""What a link built on linkbase.LinkBase (the MQTT session, the 原子云
+Session, the ATK driver) does when it fails or a connection attempt does:
+backoff, the bookkeeping of a lost link, refusal texts.  Imported on the
+first failure."""
 
 import time
 from . import log
@@ -50,16 +51,14 @@ def lost(s, e, now, worked=False):
     reconnect and tell the status handler.  A link that ``worked`` (the peer
     answered after it was set up) or stayed up stable_ms gets a prompt first
     retry; only failed attempts escalate the backoff."""
-    f = getattr(s, "_flight", None)
+    f = s._flight
     while f:
         if s._out.unget(f.pop()) is not None:
             s.stats["dropped"] += 1
             log.warn("outbox full (%d): oldest message dropped", s.opts["outbox"])
-    if f is not None:
-        s._subs = []
-        from .errors import ProtocolError
-        if isinstance(e, ProtocolError):
-            s.error = e
+    from .errors import ProtocolError
+    if isinstance(e, ProtocolError):
+        s.error = e
     s.stats["link_errors"] += 1
     was = s.connected
     s.connected = False

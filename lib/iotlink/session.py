@@ -31,21 +31,17 @@ it completes.  Here (no event loop) ``run`` answers with an error reply.
 """
 
 import time
-from micropython import const
 
 from . import log, config
-from .errors import AuthError, ConfigError
+from .errors import ConfigError
 from .outbox import Outbox
 from .request import COMMAND, SET, GET, SYSTEM
-
-PING = const(0)     # keepalive(): a PINGREQ is due now
-DEAD = const(-1)    # keepalive(): nothing received for 1.5 x keepalive
-
-_EV_UP = "up"
+from .linkbase import LinkBase, PING, DEAD  # noqa: F401 (PING, DEAD: for drivers)
 
 
-class Session:
-    """A cloud session's state and decisions.  ``cfg`` is the whole config
+class Session(LinkBase):
+    """A cloud session's state and decisions (handlers, status events, stats,
+    backoff and keepalive from LinkBase).  ``cfg`` is the whole config
     dict; ``ticks()`` gives ticks ms, ``clock`` has now(), now_ms(), set()
     (Unix time, as iotlink.clock)."""
 
@@ -59,39 +55,24 @@ class Session:
         self.opts = config.session(cfg)
         self.ticks = ticks
         self.clock = clock
-        self.connected = False
-        self.error = None       # last AuthError or ProtocolError, for the app to show
+        now = ticks()
+        LinkBase.__init__(self, now, {
+            "connects": 0, "reconnects": 0, "queued": 0, "sent": 0, "dropped": 0,
+            "replies": 0, "received": 0, "bad_input": 0, "handler_errors": 0,
+            "link_errors": 0, "coalesced": 0, "inbox_dropped": 0})
+        self.keepalive_ms = self.cloud.ep["keepalive"] * 1000
         self._out = Outbox(self.opts["outbox"])
         self._flight = []       # written, not yet acknowledged: in outbox order
         self._in = []
-        self._handlers = {}
         self.state = {}     # last reported values: {service key: {name: value}}
         self.children = {}  # the same per sub-device: {target: {service key: {...}}}
-        self.stats = {"connects": 0, "reconnects": 0, "queued": 0, "sent": 0, "dropped": 0,
-                      "replies": 0, "received": 0, "bad_input": 0, "handler_errors": 0,
-                      "link_errors": 0, "coalesced": 0, "inbox_dropped": 0}
         self._pid = 0
-        now = ticks()
-        self._attempts = 0
-        self._next_try = now
-        self._up_since = 0
-        self._last_ping = 0
-        self._ever_up = False
         self._extra = []        # filters added at run time (subscribe())
-        self._subs = []         # (un)subscriptions to send on the link that is up
+        self._subq = []         # (un)subscriptions to send on the link that is up
         self._pending = {}      # coalesced reports, see report()
         self._last_report = time.ticks_add(now, -self.opts["report_min_ms"])
 
     # ----- handlers --------------------------------------------------------
-
-    def on(self, kind, fn=None):
-        """Register ``fn(request)`` for a request kind ("command", "set", "get",
-        "message", "event", "data") or ``fn(event, detail)`` for "status".
-        Usable as a decorator: ``@dev.on("set")``."""
-        if fn is None:
-            return lambda f: self.on(kind, f)
-        self._handlers[kind] = fn
-        return fn
 
     def command(self, fn):
         """Decorator: ``fn(request) -> dict`` answers every command."""
@@ -141,7 +122,7 @@ class Session:
                 return
         self._extra.append((topic, qos))
         if self.connected:
-            self._subs.append(((topic, qos),))
+            self._subq.append(((topic, qos),))
             self._wake()
 
     def unsubscribe(self, topic):
@@ -149,7 +130,7 @@ class Session:
         topic = _b(topic)
         self._extra = [f for f in self._extra if f[0] != topic]
         if self.connected:
-            self._subs.append(((topic, None),))
+            self._subq.append(((topic, None),))
             self._wake()
 
     def publish(self, topic, payload, qos=0, retain=False):
@@ -228,10 +209,12 @@ class Session:
     def next_sub(self):
         """The next SUBSCRIBE (filters with a qos) or UNSUBSCRIBE (qos None)
         to write on this link, or None."""
-        return self._subs.pop(0) if self._subs else None
+        return self._subq.pop(0) if self._subq else None
 
     def filters(self):
-        """Every filter to subscribe after CONNACK: the cloud's, then subscribe()'s."""
+        """Every filter to subscribe after CONNACK: the cloud's, then
+        subscribe()'s (what was pending for the last link is in it)."""
+        self._subq = []
         return tuple(self.cloud.subscriptions()) + tuple(self._extra)
 
     def suback(self, filters, codes):
@@ -241,11 +224,6 @@ class Session:
                 raise OSError("subscription refused: %s" % filters[i][0].decode())
 
     # ----- connecting ------------------------------------------------------
-
-    def connect_in(self, now):
-        """ms until the next connect attempt is due: 0 when due now."""
-        d = time.ticks_diff(self._next_try, now)
-        return d if d > 0 else 0
 
     def login(self):
         """(client id, username, password, will) for the next CONNECT, as
@@ -259,58 +237,6 @@ class Session:
         """What the cloud wants published after CONNACK, before anything
         queued: ((topic, payload, qos, retain), ...)."""
         return self.cloud.on_connect(self.clock.now())
-
-    def up(self, now, where=""):
-        """The session is set up (CONNACK, SUBACK, greeting acknowledged)."""
-        self.connected = True
-        if isinstance(self.error, AuthError):
-            self.error = None   # a ProtocolError stays for the app to see
-        self._up_since = self._last_ping = now
-        self._subs = []
-        self.stats["connects"] += 1
-        if self._ever_up:
-            self.stats["reconnects"] += 1
-        self._ever_up = True
-        log.info("connected to %s", where)
-        self._status(_EV_UP, None)
-
-    def failed(self, e, now):
-        """A connect attempt ended with ``e``: plan the next one (retry.failed)."""
-        from .retry import failed
-        failed(self, e, now)
-
-    def lost(self, e, now, worked=False):
-        """The link failed (the driver closed it): what was in flight goes back
-        to the head of the outbox, in order, the loss is counted and the
-        reconnect planned (retry.lost).  ``worked``: the peer sent something
-        after the session was set up."""
-        from .retry import lost
-        lost(self, e, now, worked)
-
-    # ----- keepalive -------------------------------------------------------
-
-    def keepalive(self, now, rx, tx):
-        """Given the ticks of the link's last byte in (rx) and out (tx): PING
-        when a PINGREQ is due now (then call pinged()), DEAD after 1.5 x
-        keepalive of silence, else the ms until the next check."""
-        ka = self.cloud.ep["keepalive"] * 1000
-        quiet = time.ticks_diff(now, rx)
-        if quiet >= ka + ka // 2:
-            return DEAD
-        half = ka // 2
-        tx_quiet = time.ticks_diff(now, tx)
-        since_ping = time.ticks_diff(now, self._last_ping)
-        if since_ping >= half and (quiet >= half or tx_quiet >= half):
-            return PING
-        due = max(half - since_ping, half - max(quiet, tx_quiet))
-        return max(20, min(due, ka + ka // 2 - quiet))
-
-    def pinged(self, now):
-        self._last_ping = now
-
-    def silence(self, now, rx):
-        """The error for a DEAD link."""
-        return OSError("nothing received for %d s (1.5 x keepalive)" % (time.ticks_diff(now, rx) // 1000))
 
     def coalesced(self, now):
         """Queue the merged reports that are due; ms until the next are."""
@@ -442,13 +368,6 @@ class Session:
         self.stats["replies"] += 1
         self._queue(out[0], out[1], self.opts["qos"])
 
-    def _status(self, event, detail):
-        fn = self._handlers.get("status")
-        if fn:
-            try:
-                fn(event, detail)
-            except Exception as e:
-                log.warn("status handler raised %s", _err(e))
 
 
 def _b(v):

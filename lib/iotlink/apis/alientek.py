@@ -23,6 +23,7 @@ from micropython import const
 
 from .. import log, config
 from ..request import Request, DATA
+from ..linkbase import LinkBase, PING, DEAD
 
 API = "https://cloud.alientek.com/api"
 WS = "wss://cloud.alientek.com/connection"
@@ -326,10 +327,7 @@ def _safe(s):
 
 # ----- WebSocket session -----------------------------------------------------
 
-_EV_UP = "up"
-
-
-class Session:
+class Session(LinkBase):
     """The 原子云 WebSocket: subscribe to devices, send them data, receive
     their data and online/offline notices.  Handlers (``on(kind)``):
     "data" fn(req) with req.target the number, req.params the payload bytes,
@@ -357,23 +355,18 @@ class Session:
         self.max_frame = config.get(c, "max_frame", int, 4096, lo=64, hi=1048576)
         self.nb_len = config.get(c, "nb_len", int, NB_LEN, lo=1, hi=64)
         self.opts = config.session(cfg)
+        LinkBase.__init__(self, time.ticks_ms(), {
+            "connects": 0, "reconnects": 0, "received": 0, "sent": 0, "queued": 0, "dropped": 0,
+            "bad_input": 0, "handler_errors": 0, "link_errors": 0, "pings": 0})
         self._subs = []
         self._out = []
-        self._handlers = {}
         self.ws = None
         self._ctx = None
-        self.connected = False
         for i, n in enumerate(config.get(c, "devices", list, [])):
             try:
                 self.subscribe(n)
             except Exception:
                 raise config.ConfigError("cloud.devices[%d]: must be a device number (20 digits, or an NB-IoT number)" % i)
-        self._attempts = 0
-        self._next_try = time.ticks_ms()
-        self._up_since = 0
-        self._last_ping = 0
-        self.stats = {"connects": 0, "reconnects": 0, "received": 0, "sent": 0, "queued": 0,
-                      "dropped": 0, "bad_input": 0, "handler_errors": 0, "link_errors": 0, "pings": 0}
 
     def __repr__(self):
         return "<alientek.Session org %d %s>" % (self.org, "up" if self.connected else "down")
@@ -381,12 +374,6 @@ class Session:
     def api(self):
         """An Api for the same account and CA."""
         return Api(self._token, self.api_base, self.ca, self.verify, self.timeout_ms)
-
-    def on(self, kind, fn=None):
-        if fn is None:
-            return lambda f: self.on(kind, f)
-        self._handlers[kind] = fn
-        return fn
 
     # ----- uplinks ---------------------------------------------------------
 
@@ -457,13 +444,7 @@ class Session:
             w.s.close()
             raise
         self.ws = w
-        self.connected = True
-        self._up_since = self._last_ping = time.ticks_ms()
-        self.stats["connects"] += 1
-        if self.stats["connects"] > 1:
-            self.stats["reconnects"] += 1
-        log.info("connected to %s (org %d), %d subscriptions", self.ws_base, self.org, len(self._subs))
-        self._status(_EV_UP, None)
+        self.up(time.ticks_ms(), "%s (org %d), %d subscriptions" % (self.ws_base, self.org, len(self._subs)))
 
     def close(self):
         """Close handshake, no reconnect until connect() or poll()."""
@@ -476,13 +457,10 @@ class Session:
         if self.ws:
             self.ws.closed or self.ws.s.close()
         self.ws = None
-        from ..retry import lost
-        lost(self, e, time.ticks_ms())
+        self.lost(e, time.ticks_ms())
 
     def _failed(self, e):
-        log.warn("connect failed: %s", _err(e))
-        from ..retry import schedule
-        schedule(self, time.ticks_ms())
+        self.failed(e, time.ticks_ms())
 
     # ----- the loop --------------------------------------------------------
 
@@ -491,7 +469,7 @@ class Session:
         for up to ``timeout_ms``."""
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
-            if not self.connected and time.ticks_diff(time.ticks_ms(), self._next_try) >= 0:
+            if not self.connected and not self.connect_in(time.ticks_ms()):
                 try:
                     self._open()
                 except Exception as e:
@@ -507,26 +485,24 @@ class Session:
                 except Exception as e:
                     self._lost(e)
             elif left > 0:
-                until = time.ticks_diff(self._next_try, time.ticks_ms())
+                until = self.connect_in(time.ticks_ms())
                 time.sleep_ms(max(0, min(left, until, 1000)))
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 return
 
     def _keepalive(self):
-        ka = self.keepalive_ms
+        """A ping when LinkBase says one is due; a dead link as an OSError."""
         now = time.ticks_ms()
         w = self.ws
-        quiet = time.ticks_diff(now, w.rx)
-        if quiet >= ka + ka // 2:
-            raise OSError("nothing received for %d s (1.5 x keepalive)" % (quiet // 1000))
-        half = ka // 2
-        since_ping = time.ticks_diff(now, self._last_ping)
-        if since_ping >= half and (quiet >= half or time.ticks_diff(now, w.tx) >= half):
+        wait = self.keepalive(now, w.rx, w.tx)
+        if wait == DEAD:
+            raise self.silence(now, w.rx)
+        if wait == PING:
             w.ping()
             self.stats["pings"] += 1
-            self._last_ping = now
-            since_ping = 0
-        return max(20, min(half - since_ping, ka + ka // 2 - quiet))
+            self.pinged(now)
+            wait = self.keepalive(now, w.rx, w.tx)
+        return wait
 
     def _message(self, m):
         op, data = m
@@ -559,14 +535,6 @@ class Session:
         except Exception as e:
             self.stats["handler_errors"] += 1
             log.warn("%s handler raised %s", kind, _err(e))
-
-    def _status(self, event, detail):
-        fn = self._handlers.get("status")
-        if fn:
-            try:
-                fn(event, detail)
-            except Exception as e:
-                log.warn("status handler raised %s", _err(e))
 
 
 _err = log.err
