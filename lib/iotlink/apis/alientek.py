@@ -17,7 +17,6 @@ status but 200, or an answer that is not that envelope) raises ApiError.
 WebSocket: binary messages, 1 byte opcode + device number + payload.
 """
 
-import sys
 import time
 from micropython import const
 
@@ -163,24 +162,6 @@ def uuid4():
 
 # ----- REST ------------------------------------------------------------------
 
-class _TlsShim:
-    """What MicroPython's ``requests`` imports as ``tls`` (or ``ssl``): hands it
-    our verifying context; requests itself would switch verification off."""
-    PROTOCOL_TLS_CLIENT = 0
-    CERT_NONE = 0
-    CERT_REQUIRED = 2
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.verify_mode = 0
-
-    def SSLContext(self, *a):
-        return self
-
-    def wrap_socket(self, sock, server_hostname=None, **kw):
-        return self.ctx.wrap_socket(sock, server_hostname=server_hostname)
-
-
 class Api:
     """The REST API.  ``base`` may be http:// for a local stand-in; https://
     verifies the server with ``ca`` (PEM or DER; PEM on CPython) unless
@@ -198,7 +179,6 @@ class Api:
         self.verify = verify
         self.timeout_ms = timeout_ms
         self.max_body = max_body
-        self._ctx = None
 
     def __repr__(self):
         return "<alientek.Api %s>" % self.base
@@ -266,50 +246,13 @@ class Api:
         return env.get("data")
 
     def _http(self, url):
+        from .. import http
         hdr = {"token": self._token, "Content-Type": "application/json"}
-        t = self.timeout_ms / 1000
-        if sys.implementation.name != "micropython":
-            return _cpython_get(url, hdr, t, self.ca, self.verify, self.max_body)
-        import requests
-        shim = None
-        if url.startswith("https:"):
-            if self._ctx is None:
-                from .. import tls
-                self._ctx = tls.context(self.ca, self.verify)
-            shim = _TlsShim(self._ctx)
-        saved = {}
-        if shim:
-            for name in ("tls", "ssl"):
-                saved[name] = sys.modules.get(name)
-                sys.modules[name] = shim
         try:
-            r = requests.get(url, headers=hdr, timeout=t)
-        finally:
-            for name in saved:
-                if saved[name] is None:
-                    sys.modules.pop(name, None)
-                else:
-                    sys.modules[name] = saved[name]
-        try:
-            body = b""
-            while True:
-                b = r.raw.read(512)
-                if not b:
-                    break
-                body += b
-                if len(body) > self.max_body:
-                    raise ApiError(r.status_code, "answer over %d bytes" % self.max_body, True)
-            return r.status_code, body
-        finally:
-            r.close()
-
-
-def _cpython_get(url, hdr, t, ca, verify, max_body):
-    from . import http
-    status, body = http.request("GET", url, None, hdr, t, ca, verify)
-    if len(body) > max_body:
-        raise ApiError(status, "answer over %d bytes" % max_body, True)
-    return status, body
+            return http.request("GET", url, None, hdr, self.timeout_ms, self.ca, self.verify,
+                                self.max_body)
+        except ValueError as e:  # over max_body
+            raise ApiError(0, str(e), True)
 
 
 def _int(v, name, lo=0):
