@@ -16,7 +16,7 @@ import pytest
 
 from iotlink_tools import paths
 
-from .https_server import serve
+from .https_server import module_fixture
 
 if paths.LIB not in sys.path:
     sys.path.insert(0, paths.LIB)
@@ -56,11 +56,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def https(test_ca):
-    url, stop = serve(_Handler, test_ca)
-    yield url
-    stop()
+https = module_fixture(_Handler)
 
 
 @pytest.fixture

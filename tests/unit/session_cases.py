@@ -90,14 +90,20 @@ def replies(sess):
     return out
 
 
+def windowed(window, reports, session=None):
+    """A session that is up with ``window`` and reports 0..reports-1 queued."""
+    sess, clk, events = make(session)
+    up(sess, clk)
+    sess.window = window
+    for n in range(reports):
+        sess.report({"n": n})
+    return sess, clk, events
+
+
 # ----- the cases -------------------------------------------------------------
 
 def case_window_acks_out_of_order_outbox_order_kept():
-    sess, clk, _ = make()
-    up(sess, clk)
-    sess.window = 3
-    for n in range(5):
-        sess.report({"n": n})
+    sess, clk, _ = windowed(3, 5)
     sent = [sess.next_out() for _ in range(3)]
     assert numbers(sent) == [0, 1, 2]
     assert sess.next_out() is None            # the window is full
@@ -114,11 +120,7 @@ def case_window_acks_out_of_order_outbox_order_kept():
 
 
 def case_link_lost_puts_the_window_back_at_the_head_in_order():
-    sess, clk, events = make()
-    up(sess, clk)
-    sess.window = 3
-    for n in range(5):
-        sess.report({"n": n})
+    sess, clk, events = windowed(3, 5)
     a = sess.next_out()
     b = sess.next_out()
     c = sess.next_out()
@@ -133,11 +135,7 @@ def case_link_lost_puts_the_window_back_at_the_head_in_order():
 
 
 def case_window_put_back_into_a_full_outbox_is_counted_dropped():
-    sess, clk, _ = make({"outbox": 3})
-    up(sess, clk)
-    sess.window = 2
-    for n in range(3):
-        sess.report({"n": n})
+    sess, clk, _ = windowed(2, 3, {"outbox": 3})
     sess.next_out()
     sess.next_out()
     for n in range(3, 5):
