@@ -34,9 +34,8 @@ import time
 
 from . import log, config
 from .errors import ConfigError
-from .outbox import Outbox
 from .request import COMMAND, SET, GET, SYSTEM
-from .linkbase import LinkBase, PING, DEAD  # noqa: F401 (PING, DEAD: for drivers)
+from .linkbase import LinkBase, Outbox, PING, DEAD  # noqa: F401 (PING, DEAD: for drivers)
 
 
 class Session(LinkBase):

@@ -22,7 +22,7 @@ from micropython import const
 
 from .. import log, config
 from ..request import Request, DATA
-from ..linkbase import LinkBase, PING, DEAD
+from ..linkbase import LinkBase, Outbox, PING, DEAD
 
 API = "https://cloud.alientek.com/api"
 WS = "wss://cloud.alientek.com/connection"
@@ -302,7 +302,7 @@ class Session(LinkBase):
             "connects": 0, "reconnects": 0, "received": 0, "sent": 0, "queued": 0, "dropped": 0,
             "bad_input": 0, "handler_errors": 0, "link_errors": 0, "pings": 0})
         self._subs = []
-        self._out = []
+        self._out = Outbox(self.opts["outbox"])
         self.ws = None
         self._ctx = None
         for i, n in enumerate(config.get(c, "devices", list, [])):
@@ -350,10 +350,8 @@ class Session(LinkBase):
             except Exception as e:
                 self._lost(e)
         if queue:
-            self._out.append(m)
             self.stats["queued"] += 1
-            if len(self._out) > self.opts["outbox"]:
-                self._out.pop(0)
+            if self._out.put(m) is not None:
                 self.stats["dropped"] += 1
                 log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
 
@@ -379,9 +377,9 @@ class Session(LinkBase):
         try:
             for n in self._subs:
                 w.send(bytes((SUB,)) + n)
-            while self._out:
-                w.send(self._out[0])
-                self._out.pop(0)
+            while len(self._out):
+                w.send(self._out.peek())
+                self._out.pop()     # only once sent
                 self.stats["sent"] += 1
         except Exception:
             w.s.close()

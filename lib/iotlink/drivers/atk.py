@@ -28,7 +28,7 @@ from micropython import const
 from .. import log
 from ..errors import ConfigError
 from ..request import Request, DATA
-from ..linkbase import LinkBase
+from ..linkbase import LinkBase, Outbox
 
 _URC_DOWN = b"CLOUD DISCONNECT"
 _TAIL = const(64)
@@ -60,7 +60,7 @@ class ATK(LinkBase):
         LinkBase.__init__(self, time.ticks_ms(), {
             "connects": 0, "reconnects": 0, "received": 0, "sent": 0, "dropped": 0,
             "link_errors": 0, "handler_errors": 0, "resets": 0})
-        self._out = []
+        self._out = Outbox(max(1, outbox))
 
     def __repr__(self):
         return "<ATK %s %s>" % (self.number, "up" if self.connected else "down")
@@ -108,8 +108,8 @@ class ATK(LinkBase):
                                               if w is None else "login refused (number/password?)"))
         self._drain()
         self.up(time.ticks_ms(), "the cloud through the ATK module")
-        while self._out and self.connected:
-            self._write(self._out.pop(0))
+        while len(self._out) and self.connected:
+            self._write(self._out.pop())
         return True
 
     def close(self):
@@ -161,9 +161,7 @@ class ATK(LinkBase):
         if self.connected:
             self._write(data)
             return
-        self._out.append(bytes(data))
-        if len(self._out) > self.outbox:
-            self._out.pop(0)
+        if self._out.put(bytes(data)) is not None:
             self.stats["dropped"] += 1
 
     def _write(self, data):
