@@ -13,3 +13,16 @@ def serve(handler, test_ca):
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return "https://localhost:%d" % srv.server_address[1], srv.shutdown
+
+
+def module_fixture(handler):
+    """A module-scoped pytest fixture (needs ``test_ca``) serving ``handler``
+    for the tests of one file: its base URL."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def https(test_ca):
+        url, stop = serve(handler, test_ca)
+        yield url
+        stop()
+    return https

@@ -7,7 +7,7 @@ from . import log
 from .request import SYSTEM
 
 
-def coalesce(dev, key, props):
+def coalesce(dev, key, props, now):
     """Keep a report back when the last one went out less than report_min_ms
     ago (or one is already waiting): it is merged and sent later by send_coalesced().
     True when held; ``key`` is (service key, target, qos)."""
@@ -15,24 +15,25 @@ def coalesce(dev, key, props):
     if pend is not None:
         pend.update(props)
         return True
-    if time.ticks_diff(time.ticks_ms(), dev._last_report) < dev.opts["report_min_ms"]:
+    if time.ticks_diff(now, dev._last_report) < dev.opts["report_min_ms"]:
         dev._pending[key] = dict(props)
         dev.stats["coalesced"] += 1
         return True
-    dev._last_report = time.ticks_ms()
+    dev._last_report = now
     return False
 
 
-def send_coalesced(dev):
+def send_coalesced(dev, now):
     """Send the merged reports once report_min_ms has passed; return the ms
     until they are due (0 once sent)."""
-    left = dev.opts["report_min_ms"] - time.ticks_diff(time.ticks_ms(), dev._last_report)
+    left = dev.opts["report_min_ms"] - time.ticks_diff(now, dev._last_report)
     if left > 0:
         return left
-    dev._last_report = time.ticks_ms()
+    dev._last_report = now
     pending, dev._pending = dev._pending, {}
     for (service, target, qos), props in pending.items():
-        dev._send_report(props, service or None, qos, target)
+        topic, payload = dev.cloud.report(props, service or None, dev.clock.now(), target)
+        dev._queue(topic, payload, dev.opts["qos"] if qos is None else qos)
     return 0
 
 
@@ -44,7 +45,7 @@ def refuse_busy(dev, topic, msg):
     n = dev.stats["inbox_dropped"] = dev.stats["inbox_dropped"] + 1
     if not n & (n - 1):
         # 1st, 2nd, 4th, 8th...: a flood gets a few lines, not one per message
-        from .device import _short
+        from .session import _short
         log.warn("inbox full: downlink on %s refused (%d so far)", _short(topic), n)
     try:
         req = dev.cloud.decode(topic, msg)
@@ -54,5 +55,5 @@ def refuse_busy(dev, topic, msg):
         out = None
     if out is not None:
         p = out[1]
-        dev._put((out[0], p.encode() if isinstance(p, str) else p, dev.opts["qos"], False))
+        dev._put(out[0], p.encode() if isinstance(p, str) else p, dev.opts["qos"], False)
         dev.stats["replies"] += 1

@@ -1,14 +1,41 @@
-"""A minimal HTTP/1.0 client on a socket, for MicroPython boards.
+"""The library's one HTTP/1.0 client, on MicroPython boards and on CPython.
 
     s, status, length = http.open("GET", "https://host/fw.bin", ca="ca.der")
+    status, body = http.request("POST", url, b'{"a":1}', {"Content-Type": "application/json"})
 
-Used where MicroPython's ``requests`` falls short: it does not verify server
-certificates, and it reads whole bodies into RAM.  HTTP/1.0, so a body is
-never chunk-encoded; redirects are not followed.  The caller reads the body
-from the returned socket and closes it.
+``open()`` leaves the body on the returned stream for the caller to read
+(firmware images: never the whole body in RAM) and close; ``request()``
+reads a JSON-sized body, at most ``max_body`` bytes.  Written here rather
+than on MicroPython's ``requests``, which does not verify server
+certificates and reads whole bodies into RAM.  https:// verifies the server
+against ``ca`` (a PEM or DER file) unless ``verify`` is False; on CPython
+without ``ca`` the system's CAs.  HTTP/1.0, so a body is never
+chunk-encoded; redirects are not followed.  The connection, every read and
+the whole exchange have the ``timeout_ms`` deadline: a server that trickles
+its answer cannot hold the caller past it.  Network failures raise OSError;
+any HTTP status is returned.
 """
 
+import sys
+
 from . import tls
+
+try:
+    from time import ticks_ms, ticks_add, ticks_diff
+except ImportError:  # CPython without the test shim: the host tools
+    import time
+
+    def ticks_ms():
+        return int(time.monotonic() * 1000)
+
+    def ticks_add(t, d):
+        return t + d
+
+    def ticks_diff(a, b):
+        return a - b
+
+_UPY = sys.implementation.name == "micropython"
+_HEAD_LINES = 64    # header lines an answer may have
 
 
 def parse(url):
@@ -22,11 +49,26 @@ def parse(url):
     return host, int(port) if port else (443 if on else 80), on, slash + path
 
 
+def _late(end):
+    if ticks_diff(end, ticks_ms()) <= 0:
+        raise OSError(110, "HTTP answer not complete in time")
+
+
 def open(method, url, headers=None, body=None, ca=None, verify=True, timeout_ms=10000):
-    """Send the request; return (socket, status code, Content-Length or None)
-    with the socket positioned at the start of the body."""
+    """Send the request; return (stream, status code, Content-Length or None)
+    with the stream positioned at the start of the body.  The stream has
+    read(n), readinto(), write() and close(), each bounded by timeout_ms."""
+    end = ticks_add(ticks_ms(), timeout_ms)
     host, port, on, path = parse(url)
-    s = tls.connect(host, port, on, ca, verify, timeout_ms)
+    ctx = None
+    if on and verify and not ca and not _UPY:
+        import ssl
+        ctx = ssl.create_default_context()
+    s = tls.connect(host, port, on, ca, verify, timeout_ms, ctx)
+    if not _UPY:
+        f = s.makefile("rwb", 0)  # read(n), readline() and write() as on MicroPython
+        s.close()                 # the socket closes with f
+        s = f
     try:
         head = "%s %s HTTP/1.0\r\nHost: %s\r\n" % (method, path or "/", host)
         for k, v in (headers or {}).items():
@@ -40,14 +82,42 @@ def open(method, url, headers=None, body=None, ca=None, verify=True, timeout_ms=
         if len(status) < 2:
             raise OSError("no HTTP answer from %s:%d" % (host, port))
         n = None
-        while True:
+        for _ in range(_HEAD_LINES):
+            _late(end)
             line = s.readline()
             if not line or line == b"\r\n":
                 break
             k, _, v = line.partition(b":")
             if k.strip().lower() == b"content-length":
                 n = int(v.strip())
+        else:
+            raise OSError("HTTP answer from %s:%d with over %d header lines" % (host, port, _HEAD_LINES))
         return s, int(status[1]), n
     except Exception:
         s.close()
         raise
+
+
+def request(method, url, body=None, headers=None, timeout_ms=10000, ca=None, verify=True,
+            max_body=16384):
+    """(status, body bytes) of one request.  An answer over ``max_body``
+    bytes raises ValueError before more of it is read."""
+    if isinstance(body, str):
+        body = body.encode()
+    end = ticks_add(ticks_ms(), timeout_ms)
+    s, status, n = open(method, url, headers, body, ca, verify, timeout_ms)
+    try:
+        if n is not None and n > max_body:
+            raise ValueError("answer over %d bytes (%d)" % (max_body, n))
+        out = b""
+        while n is None or len(out) < n:
+            _late(end)
+            more = s.read(512 if n is None else min(512, n - len(out)))
+            if not more:
+                break
+            out += more
+            if len(out) > max_body:
+                raise ValueError("answer over %d bytes" % max_body)
+        return status, out
+    finally:
+        s.close()

@@ -99,8 +99,9 @@ class Tls:
 class Link:
     """The socket under a session.  Once the MQTT exchange starts it is
     non-blocking: every wait is a poll against a deadline, so no peer can hold
-    a read or a write past it.  Until ``up()`` the whole handshake (CONNECT to
-    the last SUBACK) shares one deadline."""
+    a read or a write past it.  Until ``until`` is set to None (the
+    session is up) the whole handshake (CONNECT to the last SUBACK) shares
+    one deadline."""
 
     def __init__(self, raw, timeout_ms):
         self.raw = self.stream = raw
@@ -111,6 +112,9 @@ class Link:
         self.until = None          # the handshake's deadline, None once up
         self.rx = self.tx = time.ticks_ms()
         self._ack = bytearray(b"\x40\x02\0\0")
+        self._b1 = bytearray(1)
+        self.pid = 0       # of the last ack read
+        self.codes = b""   # of the last SUBACK
 
     # ----- what umqtt calls while it connects --------------------------------
 
@@ -160,23 +164,17 @@ class Link:
             self.poller.register(self.stream, _POLLIN)
             self.until = time.ticks_add(time.ticks_ms(), self.timeout_ms)
 
-    def up(self):
-        """The handshake is over: from now on each packet has its own deadline."""
-        self.until = None
-
     def _end(self):
         end = time.ticks_add(time.ticks_ms(), self.timeout_ms)
         u = self.until
         return u if u is not None and time.ticks_diff(u, end) < 0 else end
 
-    def _left(self, end):
+    def _wait(self, end, mask=_POLLIN):
+        """Until the stream is ready for ``mask`` or ``end`` (no time left:
+        the packet took too long)."""
         left = time.ticks_diff(end, time.ticks_ms())
         if left <= 0:
             raise OSError(110, "packet not complete within %d ms" % self.timeout_ms)
-        return left
-
-    def _wait(self, end, mask):
-        left = self._left(end)
         if mask != _POLLIN:
             self.poller.modify(self.stream, mask)
         for _ in self.poller.ipoll(left):
@@ -199,7 +197,7 @@ class Link:
         while have < n:
             b = self.stream.read(n - have)
             if b is None:
-                self._wait(end, _POLLIN)
+                self._wait(end)
                 continue
             if not b:
                 if got is not None and have + got:
@@ -216,19 +214,37 @@ class Link:
         self.rx = time.ticks_ms()
         return buf if isinstance(buf, bytes) else bytes(buf)
 
+    def _byte(self, end, cut=False):
+        """One byte by ``end``, read into a reused buffer: the fixed header,
+        lengths and packet ids of every packet cost no allocation.  EOF
+        raises OSError(-1), or with ``cut`` (the packet had begun) returns -1."""
+        b = self._b1
+        while True:
+            n = self.stream.readinto(b, 1)
+            if n:
+                self.rx = time.ticks_ms()
+                return b[0]
+            if n is None:
+                self._wait(end)
+            elif cut:
+                return -1
+            else:
+                raise OSError(-1)
+
     def _drain(self, n, end):
         # a peer that keeps sending must not keep the drain going past end
         while n:
-            self._left(end)
+            self._wait(end)
             n -= len(self.take(min(n, _CHUNK), end))
 
     def packet(self, on_publish):
-        """Read the packet that is starting: a PUBLISH goes to
-        ``on_publish(topic, msg)`` (its PUBACK sent after) and gives
-        (first byte, None); any other packet gives (first byte, body).  Every
-        malformed packet is a ProtocolError as soon as it shows."""
+        """Read the packet that is starting and return its first byte.  A
+        PUBLISH goes to ``on_publish(topic, msg)`` (its PUBACK sent after);
+        an ack leaves its packet id in ``pid`` (a SUBACK its return codes in
+        ``codes``).  Every malformed packet is a ProtocolError as soon as it
+        shows."""
         end = self._end()
-        first = self.take(1, end)[0]
+        first = self._byte(end)
         kind = first & 0xF0
         if kind == PUBLISH:
             qos = first >> 1 & 3
@@ -240,10 +256,9 @@ class Link:
             raise ProtocolError("unexpected packet %02x from the broker" % first)
         n = sh = 0
         while True:
-            b = self.take(1, end, 1)
-            if b is None:
+            b = self._byte(end, True)
+            if b < 0:
                 raise ProtocolError("packet cut short")
-            b = b[0]
             n |= (b & 0x7F) << sh
             if not b & 0x80:
                 break
@@ -254,12 +269,15 @@ class Link:
             least = _ACKS[kind]
             if n < least or (n != least and kind in _EXACT) or n > self.limit:
                 raise ProtocolError("packet %02x with a %d-byte body" % (first, n))
-            return first, self.take(n, end) if n else b""
+            if n:
+                self.pid = self._byte(end) << 8 | self._byte(end)
+                if n > 2:
+                    self.codes = self.take(n - 2, end)
+            return first
         head = 4 if qos else 2
         if n < head:
             raise ProtocolError("PUBLISH of %d bytes" % n)
-        b = self.take(2, end)
-        tl = b[0] << 8 | b[1]
+        tl = self._byte(end) << 8 | self._byte(end)
         if tl + head > n:
             raise ProtocolError("topic length %d beyond the %d-byte PUBLISH (MQTT 3.1.1 3.3.2)"
                                 % (tl, n))
@@ -270,8 +288,10 @@ class Link:
             self.dropped = n + tl
         else:
             topic = self.take(tl, end) if tl else b""
+        a = self._ack
         if qos:
-            pid = self.take(2, end)
+            a[2] = self._byte(end)
+            a[3] = self._byte(end)
         if n > self.limit:
             self._drain(n, end)
             self.dropped = n
@@ -280,11 +300,8 @@ class Link:
             msg = self.take(n, end) if n else b""
         on_publish(topic, msg)
         if qos:
-            a = self._ack
-            a[2] = pid[0]
-            a[3] = pid[1]
             self.write(a)
-        return first, None
+        return first
 
 
 def write_publish(link, hdr, topic, msg, qos, retain, pid):

@@ -10,7 +10,7 @@ def values(dev, req):
     states = dev.state if req.target is None else dev.children.get(req.target, {})
     if req.service == "*":
         return {k: dict(v) for k, v in states.items()}
-    st = states.get(dev._skey(req.service)) or {}
+    st = states.get(dev.cloud.service_key(req.service)) or {}
     names = req.params
     if not names:
         return dict(st)
@@ -29,4 +29,4 @@ def answer_set(dev, req):
         except Exception as e:
             log.warn("re-report after set failed: %s", log.err(e))
     else:
-        dev._state_of(req.target, dev._skey(req.service)).update(req.params)
+        dev._state_of(req.target, dev.cloud.service_key(req.service)).update(req.params)

@@ -1,6 +1,7 @@
-"""What a session (Device, or the 原子云 Session) does when its link fails or
-a connection attempt does: backoff, the bookkeeping of a lost link, refusal
-texts.  Imported on the first failure."""
+"""What a link built on linkbase.LinkBase (the MQTT session, the 原子云
+Session, the ATK driver) does when it fails or a connection attempt does:
+backoff, the bookkeeping of a lost link, refusal texts.  Imported on the
+first failure."""
 
 import time
 from . import log
@@ -15,30 +16,56 @@ def delay_ms(opts, attempts):
     return d // 2 + random.getrandbits(16) * (d // 2) // 65535
 
 
-def schedule(s, why=None):
-    """Plan session ``s``'s next attempt (see delay_ms); with ``why`` the
-    plan goes on that warning line, so a lost link logs one line."""
+def schedule(s, now, why=None):
+    """Plan session ``s``'s next attempt (see delay_ms) from ``now`` (ticks
+    ms); with ``why`` the plan goes on that warning line, so a lost link
+    logs one line."""
     d = delay_ms(s.opts, s._attempts)
     s._attempts += 1
-    s._next_try = time.ticks_add(time.ticks_ms(), d)
+    s._next_try = time.ticks_add(now, d)
     if why:
         log.warn("%sretry in %d ms", why, d)
     else:
         log.info("retry in %d ms", d)
 
 
-def lost(s, e, worked=False):
-    """Session ``s`` lost its link (its transport already closed): count it,
-    plan the reconnect and tell the status handler.  A link that ``worked``
-    (the peer answered after it was set up) or stayed up stable_ms gets a
-    prompt first retry; only failed attempts escalate the backoff."""
+def failed(s, e, now):
+    """A connect attempt of session ``s`` ended with ``e``: plan the next.
+    Refused credentials wait auth_retry_ms: retrying soon cannot help."""
+    from .errors import AuthError, ProtocolError
+    if isinstance(e, AuthError):
+        s.error = e
+        s._next_try = time.ticks_add(now, s.opts["auth_retry_ms"])
+        log.error("%s; next try in %d s", e, s.opts["auth_retry_ms"] // 1000)
+        s._status("auth", e)
+        return
+    if isinstance(e, ProtocolError):
+        s.error = e
+    log.warn("connect failed: %s", log.err(e))
+    schedule(s, now)
+
+
+def lost(s, e, now, worked=False):
+    """Session ``s`` lost its link (its transport already closed): put what
+    was in flight back at the head of its outbox, count the loss, plan the
+    reconnect and tell the status handler.  A link that ``worked`` (the peer
+    answered after it was set up) or stayed up stable_ms gets a prompt first
+    retry; only failed attempts escalate the backoff."""
+    f = s._flight
+    while f:
+        if s._out.unget(f.pop()) is not None:
+            s.stats["dropped"] += 1
+            log.warn("outbox full (%d): oldest message dropped", s.opts["outbox"])
+    from .errors import ProtocolError
+    if isinstance(e, ProtocolError):
+        s.error = e
     s.stats["link_errors"] += 1
     was = s.connected
     s.connected = False
-    if was and (worked or time.ticks_diff(time.ticks_ms(), s._up_since) >= s.opts["stable_ms"]):
+    if was and (worked or time.ticks_diff(now, s._up_since) >= s.opts["stable_ms"]):
         s._attempts = 0
     why = log.err(e)
-    schedule(s, "link lost: %s; " % why)
+    schedule(s, now, "link lost: %s; " % why)
     if was:
         s._status("down", why)
 

@@ -3,14 +3,14 @@
 ("clock", unix_ms), ("publish", topic, payload), ("subscribe", topic[, qos]),
 ("unsubscribe", topic) or ("event", handler kind, value) to call an app handler."""
 
-from . import log, clock
+from . import log
 
 
 def run(dev, req):
-    for act in dev.cloud.system(req, clock.now_ms()) or ():
+    for act in dev.cloud.system(req, dev.clock.now_ms()) or ():
         op = act[0]
         if op == "clock":
-            clock.set(act[1])
+            dev.clock.set(act[1])
             log.info("clock set from the cloud")
         elif op == "publish":
             dev._queue(act[1], act[2], dev.opts["qos"])

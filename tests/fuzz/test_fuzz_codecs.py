@@ -186,7 +186,7 @@ def test_device_dispatch_survives_anything(kind, cfg):
         dev, calls = _device(cfg)
         for topic, payload in msgs:
             dev._on_msg(topic, payload)   # what umqtt calls while reading
-        dev._dispatch()                   # what poll() does next: nothing escapes
+        dev.dispatch()                   # what poll() does next: nothing escapes
         assert not dev._in
         assert dev.stats["received"] == len(msgs)
         good = GOOD_COMMAND.get(kind)
@@ -196,9 +196,9 @@ def test_device_dispatch_survives_anything(kind, cfg):
             dev._out.pop()
         topic, payload, ok = good(dev.cloud)
         dev._on_msg(topic, payload)
-        dev._dispatch()
+        dev.dispatch()
         assert calls[-1] == "ping"
         out = [dev._out.pop() for _ in range(len(dev._out))]
-        assert any(ok(t, p) for t, p, q, r in out), out
+        assert any(ok(t, p) for t, p, q, r, pid in out), out
 
     run()

@@ -16,7 +16,7 @@ CFG = {"cloud": {"type": "iotda", "host": "127.0.0.1", "device_id": "bench_dev",
 SESSION = r"""
 import gc, sys, json
 cfg = json.loads(%r)
-from iotlink import config, sign, clock, request, log, clouds, device, outbox  # what a session has loaded
+from iotlink import config, sign, clock, request, log, clouds, device, session, linkbase  # what a session has loaded
 import umqtt.simple
 from iotlink.clouds import iotda
 S = b"$oc/devices/bench_dev/sys/"

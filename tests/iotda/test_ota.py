@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ..https_server import serve
+from ..https_server import module_fixture
 
 BLOB = os.urandom(50_000 + 123)
 
@@ -29,11 +29,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def https(test_ca):
-    url, stop = serve(_Handler, test_ca)
-    yield url
-    stop()
+https = module_fixture(_Handler)
 
 
 def test_download_checks_hash_and_reports_progress(https, test_ca, upy_run, tmp_path):

@@ -111,6 +111,16 @@ class FakeSocket:
             return self._take(len(self.rx)) if self.rx else None
         return self._stall()
 
+    def readinto(self, buf, n=None):
+        """As a MicroPython stream: the count read, None when a non-blocking
+        socket has nothing yet, 0 at EOF."""
+        n = len(buf) if n is None else n
+        b = self.read(n)
+        if b is None:
+            return None
+        buf[:len(b)] = b
+        return len(b)
+
     def _take(self, n):
         b = bytes(self.rx[:n])
         del self.rx[:n]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from .conftest import app_keys
-from iotlink.apis import http
+from iotlink import http
 from iotlink.apis.thingscloud import ApiError, Client, ENDPOINTS
 
 

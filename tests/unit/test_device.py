@@ -291,6 +291,23 @@ def test_reports_during_an_outage_are_flushed_after_reconnect(rig):
     assert dev.stats["reconnects"] == 1 and dev.stats["link_errors"] >= 1
 
 
+def test_backlog_sent_whole_by_the_poll_that_reconnects(rig):
+    # the clock stands still: a poll(0) that reconnects has one timeout_ms
+    # for the backlog, as connect() has, instead of one message per poll
+    dev = rig.device(session={"backoff_min_ms": 100, "backoff_max_ms": 100})
+    dev.connect()
+    rig.session.sock.hangup()
+    dev.poll(20)
+    assert not dev.connected
+    for n in range(8):
+        dev.report({"n": n})
+    rig.clock.advance(200)                             # the retry is due
+    dev.poll(0)
+    assert dev.connected and len(rig.broker.sessions) == 2
+    assert rig.reports(rig.broker.sessions[1]) == [{"n": n} for n in range(8)]
+    assert dev.backlog() == 0 and dev.stats["sent"] == 8
+
+
 def test_outbox_overflow_is_counted_and_keeps_the_newest(rig, logs):
     dev = rig.device(session={"outbox": 3})
     for n in range(7):

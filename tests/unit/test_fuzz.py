@@ -46,7 +46,7 @@ def last_reply(dev):
     items = []
     while len(dev._out):
         items.append(dev._out.pop())
-    replies = [json.loads(p) for t, p, q, r in items if t == BASE + b"/up/reply"]
+    replies = [json.loads(p) for t, p, q, r, pid in items if t == BASE + b"/up/reply"]
     return replies[-1] if replies else None
 
 
@@ -77,13 +77,13 @@ def test_codec_decode_never_raises(topic, payload):
 def test_dispatch_survives_anything_then_answers(msgs):
     dev = make_offline_device()
     for topic, payload in msgs:
-        dev._handle(topic, payload)          # the codec and handlers catch it all
+        dev.handle(topic, payload)          # the codec and handlers catch it all
         dev._in.append((topic, payload))
-    dev._dispatch()
+    dev.dispatch()
     assert not dev._in
     last_reply(dev)
     dev._in.append(good_command(dev))
-    dev._dispatch()
+    dev.dispatch()
     assert last_reply(dev) == {"id": "ok-1", "name": "ping", "ok": True, "data": {"pong": "ping"}}
 
 

@@ -1,11 +1,11 @@
-"""outbox.py: a bounded FIFO that drops its oldest entry when full."""
+"""linkbase.Outbox: a bounded FIFO that drops its oldest entry when full."""
 
 from collections import deque
 
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initialize
 
-from iotlink.outbox import Outbox
+from iotlink.linkbase import Outbox
 
 
 def test_fifo_order():
@@ -42,6 +42,17 @@ def test_size_one():
     assert o.pop() == "b" and o.pop() is None
 
 
+def test_unget_puts_back_at_the_head():
+    o = Outbox(3)
+    for i in range(3):
+        o.put(i)
+    a = o.pop()
+    b = o.pop()
+    assert o.unget(b) is None and o.unget(a) is None
+    assert o.unget("x") == "x"                     # full: the put-back item is dropped
+    assert [o.pop() for _ in range(3)] == [0, 1, 2]
+
+
 def test_wraps_around_the_ring_many_times():
     o = Outbox(3)
     want = deque(maxlen=3)
@@ -73,6 +84,22 @@ class OutboxVsDeque(RuleBasedStateMachine):
     def pop(self):
         want = self.model.popleft() if self.model else None
         assert self.box.pop() == want
+
+    @rule()
+    def pop_and_put_back(self):
+        # a message whose delivery was cut off goes back to the head
+        item = self.box.pop()
+        if item is None:
+            return
+        self.model.popleft()
+        self.model.appendleft(item)
+        assert self.box.unget(item) is None
+
+    @rule()
+    def put_back_into_a_full_box(self):
+        if len(self.model) == self.size:
+            item = ("old", self.n)
+            assert self.box.unget(item) is item   # the oldest of all: it is the one dropped
 
     @rule()
     def peek(self):

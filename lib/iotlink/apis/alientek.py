@@ -17,12 +17,12 @@ status but 200, or an answer that is not that envelope) raises ApiError.
 WebSocket: binary messages, 1 byte opcode + device number + payload.
 """
 
-import sys
 import time
 from micropython import const
 
 from .. import log, config
 from ..request import Request, DATA
+from ..linkbase import LinkBase, Outbox, PING, DEAD
 
 API = "https://cloud.alientek.com/api"
 WS = "wss://cloud.alientek.com/connection"
@@ -162,24 +162,6 @@ def uuid4():
 
 # ----- REST ------------------------------------------------------------------
 
-class _TlsShim:
-    """What MicroPython's ``requests`` imports as ``tls`` (or ``ssl``): hands it
-    our verifying context; requests itself would switch verification off."""
-    PROTOCOL_TLS_CLIENT = 0
-    CERT_NONE = 0
-    CERT_REQUIRED = 2
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.verify_mode = 0
-
-    def SSLContext(self, *a):
-        return self
-
-    def wrap_socket(self, sock, server_hostname=None, **kw):
-        return self.ctx.wrap_socket(sock, server_hostname=server_hostname)
-
-
 class Api:
     """The REST API.  ``base`` may be http:// for a local stand-in; https://
     verifies the server with ``ca`` (PEM or DER; PEM on CPython) unless
@@ -197,7 +179,6 @@ class Api:
         self.verify = verify
         self.timeout_ms = timeout_ms
         self.max_body = max_body
-        self._ctx = None
 
     def __repr__(self):
         return "<alientek.Api %s>" % self.base
@@ -265,50 +246,13 @@ class Api:
         return env.get("data")
 
     def _http(self, url):
+        from .. import http
         hdr = {"token": self._token, "Content-Type": "application/json"}
-        t = self.timeout_ms / 1000
-        if sys.implementation.name != "micropython":
-            return _cpython_get(url, hdr, t, self.ca, self.verify, self.max_body)
-        import requests
-        shim = None
-        if url.startswith("https:"):
-            if self._ctx is None:
-                from .. import tls
-                self._ctx = tls.context(self.ca, self.verify)
-            shim = _TlsShim(self._ctx)
-        saved = {}
-        if shim:
-            for name in ("tls", "ssl"):
-                saved[name] = sys.modules.get(name)
-                sys.modules[name] = shim
         try:
-            r = requests.get(url, headers=hdr, timeout=t)
-        finally:
-            for name in saved:
-                if saved[name] is None:
-                    sys.modules.pop(name, None)
-                else:
-                    sys.modules[name] = saved[name]
-        try:
-            body = b""
-            while True:
-                b = r.raw.read(512)
-                if not b:
-                    break
-                body += b
-                if len(body) > self.max_body:
-                    raise ApiError(r.status_code, "answer over %d bytes" % self.max_body, True)
-            return r.status_code, body
-        finally:
-            r.close()
-
-
-def _cpython_get(url, hdr, t, ca, verify, max_body):
-    from . import http
-    status, body = http.request("GET", url, None, hdr, t, ca, verify)
-    if len(body) > max_body:
-        raise ApiError(status, "answer over %d bytes" % max_body, True)
-    return status, body
+            return http.request("GET", url, None, hdr, self.timeout_ms, self.ca, self.verify,
+                                self.max_body)
+        except ValueError as e:  # over max_body
+            raise ApiError(0, str(e), True)
 
 
 def _int(v, name, lo=0):
@@ -326,10 +270,7 @@ def _safe(s):
 
 # ----- WebSocket session -----------------------------------------------------
 
-_EV_UP = "up"
-
-
-class Session:
+class Session(LinkBase):
     """The 原子云 WebSocket: subscribe to devices, send them data, receive
     their data and online/offline notices.  Handlers (``on(kind)``):
     "data" fn(req) with req.target the number, req.params the payload bytes,
@@ -357,23 +298,18 @@ class Session:
         self.max_frame = config.get(c, "max_frame", int, 4096, lo=64, hi=1048576)
         self.nb_len = config.get(c, "nb_len", int, NB_LEN, lo=1, hi=64)
         self.opts = config.session(cfg)
+        LinkBase.__init__(self, time.ticks_ms(), {
+            "connects": 0, "reconnects": 0, "received": 0, "sent": 0, "queued": 0, "dropped": 0,
+            "bad_input": 0, "handler_errors": 0, "link_errors": 0, "pings": 0})
         self._subs = []
-        self._out = []
-        self._handlers = {}
+        self._out = Outbox(self.opts["outbox"])
         self.ws = None
         self._ctx = None
-        self.connected = False
         for i, n in enumerate(config.get(c, "devices", list, [])):
             try:
                 self.subscribe(n)
             except Exception:
                 raise config.ConfigError("cloud.devices[%d]: must be a device number (20 digits, or an NB-IoT number)" % i)
-        self._attempts = 0
-        self._next_try = time.ticks_ms()
-        self._up_since = 0
-        self._last_ping = 0
-        self.stats = {"connects": 0, "reconnects": 0, "received": 0, "sent": 0, "queued": 0,
-                      "dropped": 0, "bad_input": 0, "handler_errors": 0, "link_errors": 0, "pings": 0}
 
     def __repr__(self):
         return "<alientek.Session org %d %s>" % (self.org, "up" if self.connected else "down")
@@ -381,12 +317,6 @@ class Session:
     def api(self):
         """An Api for the same account and CA."""
         return Api(self._token, self.api_base, self.ca, self.verify, self.timeout_ms)
-
-    def on(self, kind, fn=None):
-        if fn is None:
-            return lambda f: self.on(kind, f)
-        self._handlers[kind] = fn
-        return fn
 
     # ----- uplinks ---------------------------------------------------------
 
@@ -420,10 +350,8 @@ class Session:
             except Exception as e:
                 self._lost(e)
         if queue:
-            self._out.append(m)
             self.stats["queued"] += 1
-            if len(self._out) > self.opts["outbox"]:
-                self._out.pop(0)
+            if self._out.put(m) is not None:
                 self.stats["dropped"] += 1
                 log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
 
@@ -449,21 +377,15 @@ class Session:
         try:
             for n in self._subs:
                 w.send(bytes((SUB,)) + n)
-            while self._out:
-                w.send(self._out[0])
-                self._out.pop(0)
+            while len(self._out):
+                w.send(self._out.peek())
+                self._out.pop()     # only once sent
                 self.stats["sent"] += 1
         except Exception:
             w.s.close()
             raise
         self.ws = w
-        self.connected = True
-        self._up_since = self._last_ping = time.ticks_ms()
-        self.stats["connects"] += 1
-        if self.stats["connects"] > 1:
-            self.stats["reconnects"] += 1
-        log.info("connected to %s (org %d), %d subscriptions", self.ws_base, self.org, len(self._subs))
-        self._status(_EV_UP, None)
+        self.up(time.ticks_ms(), "%s (org %d), %d subscriptions" % (self.ws_base, self.org, len(self._subs)))
 
     def close(self):
         """Close handshake, no reconnect until connect() or poll()."""
@@ -476,13 +398,10 @@ class Session:
         if self.ws:
             self.ws.closed or self.ws.s.close()
         self.ws = None
-        from ..retry import lost
-        lost(self, e)
+        self.lost(e, time.ticks_ms())
 
     def _failed(self, e):
-        log.warn("connect failed: %s", _err(e))
-        from ..retry import schedule
-        schedule(self)
+        self.failed(e, time.ticks_ms())
 
     # ----- the loop --------------------------------------------------------
 
@@ -491,7 +410,7 @@ class Session:
         for up to ``timeout_ms``."""
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
-            if not self.connected and time.ticks_diff(time.ticks_ms(), self._next_try) >= 0:
+            if not self.connected and not self.connect_in(time.ticks_ms()):
                 try:
                     self._open()
                 except Exception as e:
@@ -507,26 +426,24 @@ class Session:
                 except Exception as e:
                     self._lost(e)
             elif left > 0:
-                until = time.ticks_diff(self._next_try, time.ticks_ms())
+                until = self.connect_in(time.ticks_ms())
                 time.sleep_ms(max(0, min(left, until, 1000)))
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 return
 
     def _keepalive(self):
-        ka = self.keepalive_ms
+        """A ping when LinkBase says one is due; a dead link as an OSError."""
         now = time.ticks_ms()
         w = self.ws
-        quiet = time.ticks_diff(now, w.rx)
-        if quiet >= ka + ka // 2:
-            raise OSError("nothing received for %d s (1.5 x keepalive)" % (quiet // 1000))
-        half = ka // 2
-        since_ping = time.ticks_diff(now, self._last_ping)
-        if since_ping >= half and (quiet >= half or time.ticks_diff(now, w.tx) >= half):
+        wait = self.keepalive(now, w.rx, w.tx)
+        if wait == DEAD:
+            raise self.silence(now, w.rx)
+        if wait == PING:
             w.ping()
             self.stats["pings"] += 1
-            self._last_ping = now
-            since_ping = 0
-        return max(20, min(half - since_ping, ka + ka // 2 - quiet))
+            self.pinged(now)
+            wait = self.keepalive(now, w.rx, w.tx)
+        return wait
 
     def _message(self, m):
         op, data = m
@@ -559,14 +476,6 @@ class Session:
         except Exception as e:
             self.stats["handler_errors"] += 1
             log.warn("%s handler raised %s", kind, _err(e))
-
-    def _status(self, event, detail):
-        fn = self._handlers.get("status")
-        if fn:
-            try:
-                fn(event, detail)
-            except Exception as e:
-                log.warn("status handler raised %s", _err(e))
 
 
 _err = log.err

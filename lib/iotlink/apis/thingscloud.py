@@ -104,7 +104,7 @@ class Client:
         self.ca = ca
         self.verify = verify
         if http is None:
-            from . import http as _h
+            from .. import http as _h
             http = _h.request
         self._http = http
         self._cmd = 0
@@ -131,7 +131,7 @@ class Client:
             if auth:
                 headers["Authorization"] = "Bearer " + self._token(attempt)
             status, data = self._http(method, url, None if body is None else json.dumps(body),
-                                      headers, self.timeout, self.ca, self.verify)
+                                      headers, int(self.timeout * 1000), self.ca, self.verify)
             try:
                 out = json.loads(data) if data else None
             except (ValueError, UnicodeError):

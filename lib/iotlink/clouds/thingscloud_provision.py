@@ -27,7 +27,7 @@ def certificate(api, project_key, device_key, type_key=None, customer_id=None, t
     """POST {api}/device/v1/certificate -> the "device" object (id, name,
     access_token, conn_type).  ValueError when the platform refuses (its
     message), OSError on network failures."""
-    from ..apis import http
+    from .. import http
     body = {"device_key": device_key}
     if type_key:
         body["type_key"] = type_key
@@ -36,7 +36,7 @@ def certificate(api, project_key, device_key, type_key=None, customer_id=None, t
     status, data = http.request("POST", api.rstrip("/") + "/device/v1/certificate",
                                 json.dumps(body), {"Content-Type": "application/json",
                                                    "Project-Key": project_key},
-                                timeout, ca, verify)
+                                int(timeout * 1000), ca, verify)
     try:
         out = json.loads(data)
     except (ValueError, UnicodeError):

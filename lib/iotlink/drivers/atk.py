@@ -28,6 +28,7 @@ from micropython import const
 from .. import log
 from ..errors import ConfigError
 from ..request import Request, DATA
+from ..linkbase import LinkBase, Outbox
 
 _URC_DOWN = b"CLOUD DISCONNECT"
 _TAIL = const(64)
@@ -39,7 +40,7 @@ def _digits(s, n, name):
     return s
 
 
-class ATK:
+class ATK(LinkBase):
     def __init__(self, uart, number, password, timeout_ms=10000, reset=None, guard_ms=1000,
                  boot_ms=5000, gap_ms=20, max_chunk=1024, outbox=8,
                  backoff_min_ms=1000, backoff_max_ms=30000):
@@ -54,25 +55,15 @@ class ATK:
         self.gap_ms = gap_ms
         self.max_chunk = max_chunk
         self.outbox = outbox
-        self.backoff = (backoff_min_ms, backoff_max_ms)
-        self.connected = False
-        self._handlers = {}
-        self._out = []
-        self._attempts = 0
-        self._next_try = time.ticks_ms()
-        self.stats = {"connects": 0, "reconnects": 0, "received": 0, "sent": 0, "dropped": 0,
-                      "link_errors": 0, "handler_errors": 0, "resets": 0}
+        self.opts = {"backoff_min_ms": backoff_min_ms, "backoff_max_ms": backoff_max_ms,
+                     "stable_ms": 0, "auth_retry_ms": backoff_max_ms}
+        LinkBase.__init__(self, time.ticks_ms(), {
+            "connects": 0, "reconnects": 0, "received": 0, "sent": 0, "dropped": 0,
+            "link_errors": 0, "handler_errors": 0, "resets": 0})
+        self._out = Outbox(max(1, outbox))
 
     def __repr__(self):
         return "<ATK %s %s>" % (self.number, "up" if self.connected else "down")
-
-    def on(self, kind, fn=None):
-        """``on("data")``: fn(req), req.params the bytes; ``on("status")``:
-        fn(event, detail) with "up" / "down"."""
-        if fn is None:
-            return lambda f: self.on(kind, f)
-        self._handlers[kind] = fn
-        return fn
 
     # ----- UART helpers ----------------------------------------------------
 
@@ -116,14 +107,9 @@ class ATK:
             raise OSError("ATK module: %s" % ("no CLOUD CONNECTED within %d ms" % self.timeout_ms
                                               if w is None else "login refused (number/password?)"))
         self._drain()
-        self.connected = True
-        self.stats["connects"] += 1
-        if self.stats["connects"] > 1:
-            self.stats["reconnects"] += 1
-        log.info("ATK module connected to the cloud")
-        self._status("up", None)
-        while self._out and self.connected:
-            self._write(self._out.pop(0))
+        self.up(time.ticks_ms(), "the cloud through the ATK module")
+        while len(self._out) and self.connected:
+            self._write(self._out.pop())
         return True
 
     def close(self):
@@ -156,28 +142,15 @@ class ATK:
         return ok
 
     def _lost(self, why):
-        self.connected = False
-        self.stats["link_errors"] += 1
-        log.warn("ATK link lost: %s", why)
-        self._schedule(0)
-        self._status("down", why)
-
-    def _schedule(self, extra):
-        lo, hi = self.backoff
-        d = min(lo << min(self._attempts, 16), hi)
-        import random
-        d = d // 2 + random.getrandbits(16) * (d // 2) // 65535
-        self._attempts += 1
-        self._next_try = time.ticks_add(time.ticks_ms(), d + extra)
+        # the login had worked: the first retry is prompt
+        self.lost(OSError(why), time.ticks_ms(), True)
 
     def _reconnect(self):
         try:
             self.reset()
             self.connect()
-            self._attempts = 0
         except Exception as e:
-            log.warn("ATK reconnect failed: %s", e)
-            self._schedule(0)
+            self.failed(e, time.ticks_ms())
 
     # ----- data ------------------------------------------------------------
 
@@ -188,9 +161,7 @@ class ATK:
         if self.connected:
             self._write(data)
             return
-        self._out.append(bytes(data))
-        if len(self._out) > self.outbox:
-            self._out.pop(0)
+        if self._out.put(bytes(data)) is not None:
             self.stats["dropped"] += 1
 
     def _write(self, data):
@@ -201,7 +172,7 @@ class ATK:
         """Deliver received data, notice a dropped link, reconnect when due."""
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
-            if not self.connected and time.ticks_diff(time.ticks_ms(), self._next_try) >= 0:
+            if not self.connected and not self.connect_in(time.ticks_ms()):
                 self._reconnect()
             if self.connected:
                 b = self._read()
@@ -243,11 +214,3 @@ class ATK:
         except Exception as e:
             self.stats["handler_errors"] += 1
             log.warn("data handler raised %s: %s", type(e).__name__, e)
-
-    def _status(self, event, detail):
-        fn = self._handlers.get("status")
-        if fn:
-            try:
-                fn(event, detail)
-            except Exception as e:
-                log.warn("status handler raised %s", e)

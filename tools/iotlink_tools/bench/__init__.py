@@ -43,7 +43,7 @@ ROUNDS = 5
 # it from --micropython, e.g. a 32-bit build for a board's object sizes
 MICROPYTHON = None
 BREAKDOWN_ORDER = ("umqtt.simple", "iotlink.errors", "iotlink.log", "iotlink.clock",
-                   "iotlink.request", "iotlink.outbox", "iotlink.config", "iotlink.sign",
+                   "iotlink.request", "iotlink.linkbase", "iotlink.config", "iotlink.sign",
                    "iotlink.tls", "iotlink.clouds")
 
 

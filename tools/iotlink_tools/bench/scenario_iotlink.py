@@ -15,15 +15,15 @@ with open(path) as f:
 dev = iotlink.Device(cfg)
 cur = [None]
 raw = []
-handle = dev._handle
+handle = dev.handle
 
 
 def spy(topic, msg):
     cur[0] = (topic, msg)
-    handle(topic, msg)
+    return handle(topic, msg)
 
 
-dev._handle = spy
+dev.handle = spy
 
 
 @dev.command
