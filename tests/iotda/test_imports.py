@@ -136,7 +136,7 @@ def test_an_optional_part_is_imported_by_what_uses_it(step, cloud, want, mpy_lib
 # loaded by a standard MQTT session, which runs here for real (local IoTDA, TLS)
 NEW_PARTS = ("iotlink.drivers", "iotlink.drivers.iotda_https", "iotlink.drivers.iotda_files",
              "iotlink.drivers.iotda_tunnel", "iotlink.clouds.iotda_https",
-             "iotlink.clouds.iotda_files", "iotlink.clouds.iotda_tunnel", "iotlink.http_stream",
+             "iotlink.clouds.iotda_files", "iotlink.clouds.iotda_tunnel",
              "iotlink.repl", "iotlink.ws", "iotlink.http")
 
 MQTT_SESSION = r"""

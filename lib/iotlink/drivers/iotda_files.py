@@ -91,7 +91,7 @@ class Files:
         self._answers = [a for a in self._answers if a.name != "get_upload_url_response"]
         dev.publish(*fm.get_upload_url(dev.cloud, name, sha, size, clock.now(), target), qos=1)
         url, obj, _ = self._wait(True, name, wait_ms, target)
-        from ..http_stream import put
+        from ..http import upload
         h2 = hashlib.sha256()
 
         def read(mv):
@@ -101,8 +101,8 @@ class Files:
             return n
         try:
             with open(path, "rb") as f:
-                status, _ = put(url, size, read, {"Content-Type": "text/plain"}, self.ca, self.verify,
-                                self.timeout_ms, self.chunk, progress=progress)
+                status, _ = upload(url, size, read, {"Content-Type": "text/plain"}, self.ca, self.verify,
+                                   self.timeout_ms, self.chunk, progress=progress)
         except Exception as e:
             self._report(True, obj, False, 0, log.err(e), target)
             raise

@@ -24,7 +24,7 @@ The password and the token are registered with ``log.secret``.
 import time
 from micropython import const
 
-from .. import config, clock, http, http_stream, log
+from .. import config, clock, http, log
 from ..errors import AuthError, ConfigError
 from ..clouds import iotda_https as api
 
@@ -139,10 +139,9 @@ class Device:
 
     def _request(self, path, body, headers):
         try:
-            s, status, n = http.open("POST", self._base + path, headers, body.encode(),
-                                     self.cloud.ep["ca"], self.cloud.ep["verify"],
-                                     self.cloud.ep["timeout_ms"])
-            return status, http_stream.body(s, n, _ANSWER_MAX)
+            ep = self.cloud.ep
+            return http.request("POST", self._base + path, body, headers, ep["timeout_ms"],
+                                ep["ca"], ep["verify"], _ANSWER_MAX, False)
         except Exception as e:
             self.stats["errors"] += 1
             if self.connected:

@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         m = _OBJ.match(url.path)
         if not m or not api.signed_ok("PUT", m.group(1), m.group(2), url.query):
-            self._drain()   # read first: the device then always sees the 403 (see http_stream.put)
+            self._drain()   # read first: the device then always sees the 403 (see http.upload)
             return self._answer(403, _SIG_ERR, "application/xml")
         if self.headers.get("Content-Length") is None:
             return self._answer(411, b"<Error><Code>MissingContentLength</Code></Error>", "application/xml")
