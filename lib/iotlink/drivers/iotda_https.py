@@ -26,12 +26,16 @@ from micropython import const
 
 from .. import config, clock, http, log
 from ..errors import AuthError, ConfigError
+from ..linkbase import LinkBase
 from ..clouds import iotda_https as api
 
 _ANSWER_MAX = const(2048)
 
 
-class Device:
+class Device(LinkBase):
+    """Handlers, status events and stats as every link has them (LinkBase);
+    no session to keep up."""
+
     def __init__(self, cfg):
         cfg = config.load(cfg) if isinstance(cfg, str) else cfg
         from ..clouds.iotda import Cloud
@@ -50,23 +54,18 @@ class Device:
         self._backoff = 0
         self._auth_retry_ms = config.session(cfg)["auth_retry_ms"]
         self._auth_hold = None   # after a refused secret: no device-auth before this
-        self._handlers = {}
-        self.connected = False
-        self.error = None
+        LinkBase.__init__(self, time.ticks_ms(), {"sent": 0, "auths": 0, "refreshed": 0,
+                                                  "rate_limited": 0, "errors": 0})
         self.state = {}
-        self.stats = {"sent": 0, "auths": 0, "refreshed": 0, "rate_limited": 0, "errors": 0}
 
     # ----- what the MQTT Device has too ------------------------------------
 
     def on(self, kind, fn=None):
         """Register a handler; only "status" ("up", "down", "auth") is ever
         called: HTTPS carries no downlinks."""
-        if fn is None:
-            return lambda f: self.on(kind, f)
-        if kind != "status":
+        if fn is not None and kind != "status":
             log.warn("iotda https: no downlinks, a %s handler is never called", kind)
-        self._handlers[kind] = fn
-        return fn
+        return LinkBase.on(self, kind, fn)
 
     def command(self, fn):
         return self.on("command", fn)
@@ -128,14 +127,6 @@ class Device:
         raise NotImplementedError("iotda https: no topics; use report(), event() or message()")
 
     # ----- requests --------------------------------------------------------
-
-    def _status(self, event, detail):
-        fn = self._handlers.get("status")
-        if fn:
-            try:
-                fn(event, detail)
-            except Exception as e:
-                log.warn("status handler raised %s", log.err(e))
 
     def _request(self, path, body, headers):
         try:
