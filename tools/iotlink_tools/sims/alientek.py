@@ -48,6 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .. import certs
 from . import common
+from .wspeer import WsPeer
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CST = datetime.timezone(datetime.timedelta(hours=8))
@@ -103,41 +104,17 @@ class DeviceLink:
 
 # ----- WebSocket server side ---------------------------------------------------
 
-class WsConn:
+class WsConn(WsPeer):
     """One app connection: frames in and out, its subscriptions."""
 
     def __init__(self, cloud, sock, rfile):
+        WsPeer.__init__(self, sock, rfile, cloud.max_message)
         self.cloud = cloud
-        self.sock = sock
-        self.rfile = rfile
         self.subs = set()
-        self.lock = threading.Lock()
-        self.alive = True
-        self.pings = 0
-        self.pongs = 0
         self.received = []      # whole binary messages from the app
-        self.close_code = None
-        self.silent = False     # tests: a dead link that stays open (nothing sent, pings unanswered)
 
-    def send_frame(self, op, data=b"", fin=True):
-        hdr = bytes((0x80 * bool(fin) | op,))
-        n = len(data)
-        if n < 126:
-            hdr += bytes((n,))
-        elif n < 65536:
-            hdr += bytes((126,)) + struct.pack("!H", n)
-        else:
-            hdr += bytes((127,)) + struct.pack("!Q", n)
-        self.send_raw(hdr + data)
-
-    def send_raw(self, raw):
-        with self.lock:
-            if not self.alive or self.silent:
-                return
-            try:
-                self.sock.sendall(raw)
-            except OSError:
-                self.alive = False
+    def limit(self):
+        return self.cloud.max_message   # tests change it on a running cloud
 
     def send(self, data):
         self.send_frame(2, data)
@@ -155,57 +132,11 @@ class WsConn:
         except OSError:
             pass
 
-    def _read(self, n):
-        b = self.rfile.read(n)
-        if len(b) < n:
-            raise EOFError
-        return b
-
     def serve(self):
-        frag, fop = None, 0
         try:
-            while self.alive:
-                b0, b1 = self._read(2)
-                op, fin = b0 & 0x0F, b0 & 0x80
-                n = b1 & 0x7F
-                if n == 126:
-                    n = struct.unpack("!H", self._read(2))[0]
-                elif n == 127:
-                    n = struct.unpack("!Q", self._read(8))[0]
-                if not b1 & 0x80:
-                    self.send_frame(8, struct.pack("!H", 1002))
-                    break
-                if n > self.cloud.max_message:
-                    self.send_frame(8, struct.pack("!H", 1009))
-                    break
-                mask = self._read(4)
-                data = bytes(c ^ mask[i & 3] for i, c in enumerate(self._read(n)))
-                if op == 9:
-                    self.pings += 1
-                    self.send_frame(10, data)
-                elif op == 10:
-                    self.pongs += 1
-                elif op == 8:
-                    self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
-                    self.send_frame(8, data[:2])
-                    break
-                elif op in (1, 2) and frag is None:
-                    if fin:
-                        self._message(op, data)
-                    else:
-                        frag, fop = bytearray(data), op
-                elif op == 0 and frag is not None:
-                    frag += data
-                    if fin:
-                        self._message(fop, bytes(frag))
-                        frag = None
-                else:
-                    self.send_frame(8, struct.pack("!H", 1002))
-                    break
-        except (EOFError, OSError, ValueError):
-            pass
+            for op, data in self.messages():
+                self._message(op, data)
         finally:
-            self.alive = False
             self.cloud._ws_gone(self)
             try:
                 self.sock.close()

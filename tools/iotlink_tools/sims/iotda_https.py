@@ -41,6 +41,8 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .wspeer import WsPeer
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BODY_MAX = 1024 * 1024
 FRAME_MAX = 10 * 1024
@@ -55,32 +57,14 @@ def _err(code, msg):
     return {"error_code": code, "error_msg": msg}
 
 
-class Ws:
-    """One end of a tunnel: whole messages in and out."""
+class Ws(WsPeer):
+    """One end of a tunnel: whole messages in and out, 10 KB at most."""
 
     def __init__(self, sock, rfile):
-        self.sock = sock
-        self.rfile = rfile
-        self.lock = threading.Lock()
-        self.alive = True
-        self.close_code = None
+        WsPeer.__init__(self, sock, rfile, FRAME_MAX)
 
     def frame(self, op, data=b""):
-        n = len(data)
-        hdr = bytes((0x80 | op,))
-        if n < 126:
-            hdr += bytes((n,))
-        elif n < 65536:
-            hdr += bytes((126,)) + struct.pack("!H", n)
-        else:
-            hdr += bytes((127,)) + struct.pack("!Q", n)
-        with self.lock:
-            if not self.alive:
-                return
-            try:
-                self.sock.sendall(hdr + data)
-            except OSError:
-                self.alive = False
+        self.send_frame(op, data)
 
     def send(self, msg):
         """A dict goes as a JSON text message, bytes as binary."""
@@ -98,56 +82,11 @@ class Ws:
             except OSError:
                 pass
 
-    def _read(self, n):
-        b = self.rfile.read(n)
-        if len(b) < n:
-            raise EOFError
-        return b
+    def refuse(self, code):
+        self.close(code)
 
-    def messages(self):
-        """Yield (opcode, bytes) of whole data messages until the end closes."""
-        frag, fop = None, 0
-        try:
-            while self.alive:
-                b0, b1 = self._read(2)
-                op, fin, n = b0 & 0x0F, b0 & 0x80, b1 & 0x7F
-                if n == 126:
-                    n = struct.unpack("!H", self._read(2))[0]
-                elif n == 127:
-                    n = struct.unpack("!Q", self._read(8))[0]
-                if not b1 & 0x80:
-                    self.close(1002)
-                    return
-                if n > FRAME_MAX or (frag is not None and len(frag) + n > FRAME_MAX):
-                    self.close(1009)
-                    return
-                mask = self._read(4)
-                data = bytes(c ^ mask[i & 3] for i, c in enumerate(self._read(n)))
-                if op == 9:
-                    self.frame(10, data)
-                elif op == 10:
-                    pass
-                elif op == 8:
-                    self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
-                    self.close(self.close_code if self.close_code < 4000 else 1000)
-                    return
-                elif op in (1, 2) and frag is None:
-                    if fin:
-                        yield op, data
-                    else:
-                        frag, fop = bytearray(data), op
-                elif op == 0 and frag is not None:
-                    frag += data
-                    if fin:
-                        yield fop, bytes(frag)
-                        frag = None
-                else:
-                    self.close(1002)
-                    return
-        except (EOFError, OSError, ValueError):
-            return
-        finally:
-            self.alive = False
+    def closing(self, data):
+        self.close(self.close_code if self.close_code < 4000 else 1000)
 
 
 class Tunnel:
