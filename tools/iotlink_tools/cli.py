@@ -244,10 +244,14 @@ def main(argv=None):
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(fn=lambda a: __import__("iotlink_tools.soak", fromlist=["main"]).main(
         a.rest[1:] if a.rest[:1] == ["--"] else a.rest) or 0)
+    p = sub.add_parser("ota", help="app update bundles: pack (build one), show (version, size, SHA-256)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=lambda a: __import__("iotlink_tools.ota", fromlist=["main"]).main(
+        a.rest[1:] if a.rest[:1] == ["--"] else a.rest))
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["bench"], ["soak"], ["thingscloud"]) and argv[1:2] != ["--"]:
+    if argv[:1] in (["bench"], ["soak"], ["thingscloud"], ["ota"]) and argv[1:2] != ["--"]:
         # their options belong to their own parsers, not to this one
         argv[1:1] = ["--"]
     if argv[:1] == ["sim"] and argv[1:2] and argv[1] in SIMS and argv[2:3] != ["--"]:
