@@ -590,6 +590,7 @@ def forward(st):
             makedirs_for(p)
             _step("move")
             os.rename(NEW + p, p)
+    rmtree(NEW)     # empty folders are left
 
 
 def undo(st, kind, text):
