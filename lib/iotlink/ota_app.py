@@ -73,7 +73,7 @@ class Refused(Exception):
     """An update refused or failed; ``kind`` is one of the names above."""
 
     def __init__(self, kind, text):
-        Exception.__init__(self, text)
+        super().__init__(text)
         self.kind = kind
 
 
