@@ -429,11 +429,12 @@ class Updater:
             mark_valid()
             st["fw"] = {"version": fw["version"]}
             st["report"] = {"kind": "ok", "firmware": True, "version": fw["version"],
-                            "text": "firmware %s running" % fw["version"]}
+                            "target": fw["version"], "text": "firmware %s running" % fw["version"]}
         if st.get("phase") == "trial":
             v = st["new"]["version"]
             write_json(DIR + "app.json", st["new"])
-            st = {"phase": "idle", "report": {"kind": "ok", "version": v, "text": "app %s running" % v},
+            st = {"phase": "idle", "report": {"kind": "ok", "version": v, "target": v,
+                                             "text": "app %s running" % v},
                   "fw": st.get("fw")}
             save_state(st)
             rmtree(OLD)

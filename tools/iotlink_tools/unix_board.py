@@ -22,6 +22,7 @@ from . import paths, upy
 _BOOT = """# the unix board's reset: boot.py, then main.py, from the board's root
 import os, sys
 sys.path[0] = ""
+#PRELUDE
 k = int(os.getenv("IOTLINK_OTA_KILL_AT") or 0)
 if k:
     from iotlink import ota_app
@@ -53,11 +54,14 @@ def setup(root, cfg=None, main=None):
 class Board:
     """The board at ``root`` running; ``lines`` collects its output."""
 
-    def __init__(self, root, echo=None, env=None, heap=None):
+    def __init__(self, root, echo=None, env=None, heap=None, path=(), prelude=""):
+        """``path``: more folders for MICROPYPATH (stand-ins); ``prelude``:
+        code run first at every reset (what the chip's bootloader does)."""
         self.root = root
         self.echo = echo
         self.extra_env = dict(env or {})
         self.heap = heap
+        self.path = tuple(path)
         self.lines = []
         self.boots = 0
         self.codes = []
@@ -67,10 +71,10 @@ class Board:
         self._thread = None
         self._script = os.path.join(root, "..", os.path.basename(root.rstrip("/")) + "-reset.py")
         with open(self._script, "w") as f:
-            f.write(_BOOT)
+            f.write(_BOOT.replace("#PRELUDE", prelude))
 
     def _boot_once(self, env):
-        e = upy.env()
+        e = upy.env(extra_path=self.path)
         e.update(env)
         cmd = [upy.micropython_exe()] + (["-X", "heapsize=%s" % self.heap] if self.heap else []) + [self._script]
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=e, stdout=subprocess.PIPE,
