@@ -553,7 +553,9 @@ def guard(main="main.py"):
     except Exception as e:
         import sys
         sys.print_exception(e)
-        undo(load_state(), INSTALL, "the new app raised %s: %s" % (type(e).__name__, e))
+        text = "the new app raised %s: %s" % (type(e).__name__, e)
+        log.error("update failed on trial: %s", text)
+        undo(load_state(), INSTALL, text)
     reset()
 
 

@@ -11,8 +11,10 @@ nothing), ``drop`` (half the body, then the connection closed), ``short``
 
 import hashlib
 import http.server
+import json
 import os
 import ssl
+import struct
 import threading
 import time
 
@@ -105,3 +107,12 @@ def _handler(files):
         def log_message(self, *a):
             pass
     return H
+
+
+def bundle_version(path):
+    """The version in an .iotb bundle's manifest (ValueError for anything else)."""
+    with open(path, "rb") as f:
+        head = f.read(10)
+        if head[:6] != b"IOTB1\n":
+            raise ValueError("not an .iotb bundle (iotlink ota pack makes them)")
+        return json.loads(f.read(struct.unpack(">I", head[6:10])[0]))["version"]
