@@ -239,9 +239,21 @@ class Unpacker:
             raise Refused(VERIFY, "bundle ends before its last file")
 
     def abort(self):
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        f, self._f = self._f, None
+        if f is not None:
+            f.close()
+
+
+_ERRNO = {28: "no space left", 110: "timed out", 104: "connection reset", 111: "connection refused",
+          12: "out of memory"}
+
+
+def _text(e):
+    """An exception as a line for the cloud: MicroPython's OSError(28) says only "28"."""
+    t = str(e)
+    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
+        return "%s (errno %d)" % (_ERRNO.get(e.args[0], "OSError"), e.args[0])
+    return t if t else type(e).__name__
 
 
 def _mlen(h):
@@ -311,13 +323,18 @@ class Updater:
             raise Refused(LATEST, "already running %s" % version)
         if self.on_trial():
             raise Refused(BUSY, "the last update is still on trial")
-        if firmware:
-            from .ota_firmware import install
-            self.state["fw"] = install(url, version, sha256, size, headers, progress, self)
-            save_state(self.state)
-        else:
-            self._stage(url, version, sha256, size, headers, progress)
-            self._switch()
+        try:
+            if firmware:
+                from .ota_firmware import install
+                self.state["fw"] = install(url, version, sha256, size, headers, progress, self)
+                save_state(self.state)
+            else:
+                self._stage(url, version, sha256, size, headers, progress)
+                self._switch()
+        except Refused:
+            raise
+        except Exception as e:
+            raise Refused(kind_of(e), _text(e))
         self._reboot_at = time.ticks_add(time.ticks_ms(), 1000)   # after the answer is out
 
     def download(self, url, sink, sha256, size, headers, progress):
@@ -353,7 +370,10 @@ class Updater:
             if "config.json" in [f[0] for f in u.manifest["files"]]:
                 check_config(NEW + "config.json")
         except BaseException as e:
-            u.abort()
+            try:
+                u.abort()    # its close may fail again (no space)
+            except OSError:
+                pass
             rmtree(NEW)
             save_state({"phase": "idle"})
             raise e

@@ -12,7 +12,7 @@ with open(sys.argv[1]) as f:   # a file: this port's argv parsing fails past ~25
 if a.get("lfs"):
     sys.path.append(a["here"])
     import flash
-    flash.mount(a["lfs"], fresh=a["do"] == "init")
+    flash.mount(a["lfs"], a.get("blocks", 256), fresh=a["do"] == "init")
 else:
     os.chdir(a["root"])
 from iotlink import ota_app
