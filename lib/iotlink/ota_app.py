@@ -726,7 +726,15 @@ def load_state():
 
 
 def save_state(st):
-    write_json(STATE, st)
+    """Nothing left to do or report: no state file, so boot.py has nothing to import."""
+    for k in st:
+        if k != "phase" and st[k] is not None or k == "phase" and st[k] != "idle":
+            write_json(STATE, st)
+            return
+    for p in (STATE + ".tmp", STATE):
+        if exists(p):
+            _step("state")
+            os.remove(p)
 
 
 def reset():

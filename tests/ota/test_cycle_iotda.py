@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 
+import pytest
+
 from iotlink_tools import unix_board
 
 from .conftest import board_root, bundle, iotda_cfg
@@ -59,6 +61,36 @@ def test_update_is_applied_and_kept(iotda, files, test_ca, tmp_path):
         assert json.load(f)["version"] == "1.1.0"
     assert not os.path.exists(os.path.join(root, ".ota", "old"))
     assert not os.path.exists(os.path.join(root, ".ota", "new"))
+    assert not os.path.exists(os.path.join(root, ".ota", "state.json"))   # reported: boot.py imports nothing
+
+
+@pytest.mark.parametrize("cut,after", [
+    ("write:3", "old"),    # mid-download: the old app, the interruption reported
+    ("move:2", "new"),     # mid-switch: boot.py finishes it, the new app on trial, kept
+])
+def test_power_cut_during_an_update_from_the_cloud(cut, after, iotda, files, test_ca, tmp_path):
+    root = board_root(tmp_path, iotda_cfg(iotda, test_ca))
+    before = _snapshot(root)
+    blob, m = bundle(tmp_path, "1.1.0")
+    url, n, sha = files.offer("app.iotb", blob)
+    b = unix_board.Board(root).run(boots=4, kill_at=cut)
+    try:
+        b.wait_line("STATUS up", 20)
+        iotda.upgrade("dev1", "1.1.0", url, n, sha, software=True, v2=True)
+        b.wait_line("POWER CUT at", 20)
+        if after == "old":
+            rep = _wait_report(b, iotda, lambda p: p["result_code"] != 0)[0]
+            assert (rep["result_code"], rep["version"]) == (255, "1.0.0")
+            assert "reset during the download" in rep["description"]
+            assert _snapshot(root) == before
+        else:
+            done = _wait_report(b, iotda, lambda p: p.get("progress") == 100)[0]
+            assert (done["result_code"], done["version"]) == (0, "1.1.0")
+            for path, size, digest in m["files"]:
+                assert _sha(os.path.join(root, path)) == digest
+        assert b.codes[0] == -9 and b.boots == 2
+    finally:
+        b.stop()
 
 
 def _rolled_back(root, sim, b, before, text):

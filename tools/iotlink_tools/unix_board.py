@@ -7,8 +7,9 @@ unix board.py and config.json are copied in by ``setup()``; the library
 comes from lib/ (frozen, as on a board built with it).  A process that ends
 is a reset: ``run()`` starts it again until ``boots`` boots are done or
 ``until(lines)`` says stop.  With the environment variable
-IOTLINK_OTA_KILL_AT=K the K-th file operation of an update SIGKILLs the
-process (power lost at that point).
+IOTLINK_OTA_KILL_AT=K (or NAME:K, counting only the operations ota_app
+names NAME: write, move, remove, state, block) the K-th file operation of
+an update SIGKILLs the process (power lost at that point).
 """
 
 import os
@@ -23,14 +24,18 @@ _BOOT = """# the unix board's reset: boot.py, then main.py, from the board's roo
 import os, sys
 sys.path[0] = ""
 #PRELUDE
-k = int(os.getenv("IOTLINK_OTA_KILL_AT") or 0)
+k = os.getenv("IOTLINK_OTA_KILL_AT") or ""
 if k:
     from iotlink import ota_app
+    name, _, k = k.rpartition(":")
+    k = int(k)
     n = [0]
     def hook(what):
+        if name and what != name:
+            return
         n[0] += 1
         if n[0] == k:
-            print("POWER CUT at step %d (%s)" % (k, what))
+            print("POWER CUT at %s %d" % (name or "step", k))
             os.system("kill -9 $PPID")
     ota_app.step_hook = hook
 exec(open("boot.py").read(), {"__name__": "boot"})

@@ -85,6 +85,9 @@ def attach(dev, upd, command=None):
         fw = req.name.startswith("firmware")
         v = p["version"]
         tok = p.get("access_token")
+        if isinstance(tok, str):
+            from .. import log
+            log.secret(tok)
         hdr = {"Authorization": "Bearer " + tok} if isinstance(tok, str) and not req.name.endswith("_v2") else None
         size = p.get("file_size")
         size = size if isinstance(size, int) and not isinstance(size, bool) else None
