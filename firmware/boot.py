@@ -3,8 +3,8 @@
 #
 # The one job done here: an update (iotlink.ota_app) interrupted by a reset is
 # finished or undone before main.py can import a file of it, and an app on
-# trial runs under a guard that brings the old one back if it raises.  With
-# no update under way there is no .ota/state.json and nothing is imported.
+# trial runs under a guard that brings the old one back if it raises.  Until
+# a board has had an update there is no .ota/state.json and nothing is imported.
 import os
 
 try:
@@ -13,9 +13,6 @@ try:
 except OSError:
     _ota = False
 if _ota:
-    import sys
     from iotlink import ota_app
     if ota_app.boot() == "trial":
         ota_app.guard("main.py")
-    del ota_app
-    sys.modules.pop("iotlink.ota_app", None)   # main.py imports it again if it uses it

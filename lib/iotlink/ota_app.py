@@ -355,8 +355,8 @@ class Updater:
         rmtree(NEW)
         rmtree(OLD)
         makedirs(NEW)
-        st = {"phase": "staging", "version": version}
-        save_state(st)
+        fw = self.state.get("fw")    # the firmware's version stays known whatever happens here
+        save_state({"phase": "staging", "version": version, "fw": fw})
 
         def on_manifest(m):
             check_manifest(m, port, arch, mpy, free_bytes())
@@ -375,7 +375,7 @@ class Updater:
             except OSError:
                 pass
             rmtree(NEW)
-            save_state({"phase": "idle"})
+            save_state({"phase": "idle", "fw": fw})
             raise e
         self.staged = u.manifest
 
@@ -394,7 +394,7 @@ class Updater:
         st = {"phase": "switch", "new": {"name": m["name"], "version": m["version"], "files": m["files"]},
               "old_version": self.version, "paths": paths, "ours": ours,
               "had": [p for p in paths if exists(p)], "good_s": good_s, "trial_s": trial_s,
-              "max_boots": boots, "boots": 0}
+              "max_boots": boots, "boots": 0, "fw": self.state.get("fw")}
         save_state(st)
         forward(st)
         st["phase"] = "trial"

@@ -69,6 +69,14 @@ def test_firmware_written_in_blocks_booted_and_marked_valid(iotda, files, test_c
         assert (done["result_code"], done["version"]) == (0, "fw-2.0")
         b.wait_for(lambda _: iotda.versions["dev1"].get("fw_version") == "fw-2.0", 10)
         assert iotda.versions["dev1"]["sw_version"] == "1.0.0"    # the app did not change
+        # a failed app update later does not forget which firmware runs
+        from .conftest import bundle
+        blob, _ = bundle(tmp_path, "1.1.0")
+        url2, n2, _ = files.offer("app.iotb", blob)
+        iotda.upgrade("dev1", "1.1.0", url2, n2, "0" * 64, software=True, v2=True)
+        b.wait_for(lambda _: [p for p in _progress(iotda) if p["result_code"] == 7], 20)
+        with open(os.path.join(root, ".ota", "state.json")) as f:
+            assert json.load(f)["fw"] == {"version": "fw-2.0"}
     finally:
         b.stop()
     st = _flash(flash)
