@@ -3,8 +3,9 @@
 #
 # The one job done here: an update (iotlink.ota_app) interrupted by a reset is
 # finished or undone before main.py can import a file of it, and an app on
-# trial runs under a guard that brings the old one back if it raises.  Until
-# a board has had an update there is no .ota/state.json and nothing is imported.
+# trial runs under a guard that brings the old one back if it raises.  With no
+# update under way or waiting to be reported there is no .ota/state.json (a
+# firmware update leaves its version there) and nothing is imported.
 import os
 
 try:
