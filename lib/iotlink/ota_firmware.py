@@ -49,7 +49,8 @@ def install(url, version, sha256, size, headers, progress, upd):
     if size is not None and size > blocks * BLOCK:
         raise Refused(STORAGE, "image of %d bytes, partition %s holds %d" % (size, label(part), blocks * BLOCK))
     w = BlockWriter(part, blocks)
-    upd.download(url, w.write, sha256, size, headers, progress)
+    from .ota_install import download
+    download(upd, url, w.write, sha256, size, headers, progress)
     n = w.close()
     if sha256 is not None and read_back(part, n) != sha256.lower():
         raise Refused(VERIFY, "partition %s does not read back as written" % label(part))

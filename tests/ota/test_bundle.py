@@ -1,4 +1,4 @@
-"""The pure parts of ota_app on CPython: the manifest checks, the streaming
+"""The pure parts of ota_app and ota_install on CPython: the manifest checks, the streaming
 unpacker fed a bundle built by `iotlink ota pack`'s builder in any chunking,
 and the failure kinds with the codes each cloud reports them as."""
 
@@ -9,8 +9,9 @@ import struct
 
 import pytest
 
-from iotlink import ota_app
-from iotlink.ota_app import Refused, Unpacker, check_manifest
+from iotlink import ota_app, ota_install
+from iotlink.ota_app import Refused
+from iotlink.ota_install import Unpacker, check_manifest
 from iotlink_tools import ota
 
 H = "a" * 64
@@ -112,7 +113,7 @@ def test_bad_bundles_refused_as_verify(tmp_path, what, mangle, text):
 
 
 @pytest.mark.parametrize("path", ["../main.py", "/main.py", "a//b.py", "boot.py", ".ota/state.json",
-                                  "lib/iotlink/ota_app.mpy", "a\\b.py", "./x.py", ""])
+                                  "lib/iotlink/ota_app.mpy", "lib/iotlink/ota_install.py", "a\\b.py", "./x.py", ""])
 def test_paths_the_recovery_needs_or_outside_the_board_are_refused(path):
     with pytest.raises(Refused) as e:
         check_manifest(_m(files=[[path, 3, H]]), "unix", "x64", 6)
@@ -151,7 +152,7 @@ def test_space_is_checked_against_the_manifest():
     (Refused("busy", "x"), "busy"), (KeyError("x"), "internal"),
 ])
 def test_failure_kinds(exc, kind):
-    assert ota_app.kind_of(exc) == kind
+    assert ota_install.kind_of(exc) == kind
 
 
 def test_every_kind_has_an_iotda_result_code_from_the_spec():

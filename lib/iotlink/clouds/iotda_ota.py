@@ -61,7 +61,7 @@ def attach(dev, upd, command=None):
     upgrade_progress_report (0..80 % downloading, 90 installed, 100 once kept); the versions in version_report are
     the running ones."""
     from .. import clock
-    from ..ota_app import Refused, kind_of
+    from ..ota_app import Refused, INTERNAL
     c = dev.cloud
     if upd.version:
         c.sw_version = upd.version
@@ -104,7 +104,7 @@ def attach(dev, upd, command=None):
                 raise Refused("verify", "order carries no sign (SHA-256)")
             upd.apply(p["url"], v, sign, size, hdr, step, fw)
         except Exception as e:
-            kind = kind_of(e)
+            kind = e.kind if isinstance(e, Refused) else INTERNAL
             send(CODES.get(kind, OTA_INTERNAL), upd.fw_version if fw else upd.version, None, str(e))
             return
         send(OTA_OK, v, 90, "installed, restarting")   # 100 % once it has run on trial

