@@ -92,7 +92,7 @@ class Updater:
         self.ca, self.verify = ca, verify
         self._reboot = reboot
         self._reboot_at = None
-        self._t0 = time.ticks_ms()
+        self._t0 = self._hold = time.ticks_ms()
         self._up_at = None
         self.state = load_state()
         m = read_json(DIR + "app.json")
@@ -146,12 +146,16 @@ class Updater:
         if self._reboot_at is not None and time.ticks_diff(now, self._reboot_at) >= 0:
             self._reboot_at = None
             self.reboot()
-        if not self.on_trial():
+        if not self.on_trial() or time.ticks_diff(now, self._hold) < 0:
             return
-        if self._up_at is not None and time.ticks_diff(now, self._up_at) >= self.good_ms:
-            self.good()
-        elif time.ticks_diff(now, self._t0) >= self.trial_ms():
-            self.fail(INSTALL, "no cloud connection within %d s" % (self.trial_ms() // 1000))
+        try:
+            if self._up_at is not None and time.ticks_diff(now, self._up_at) >= self.good_ms:
+                self.good()
+            elif time.ticks_diff(now, self._t0) >= self.trial_ms():
+                self.fail(INSTALL, "no cloud connection within %d s" % (self.trial_ms() // 1000))
+        except Exception as e:   # a flash error here must not end the app's loop
+            log.error("OTA trial step failed: %s", log.err(e))
+            self._hold = time.ticks_add(time.ticks_ms(), 10000)   # again in 10 s
 
     def trial_ms(self):
         st = self.state
