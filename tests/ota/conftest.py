@@ -21,6 +21,7 @@ except ImportError:  # CPython: the one name the library needs from it
 from iotlink_tools import ota, unix_board  # noqa: E402
 from iotlink_tools.sims.files import Files  # noqa: E402
 from iotlink_tools.sims.iotda import LocalIoTDA  # noqa: E402
+from iotlink_tools.sims.thingscloud import Sim as LocalThingsCloud  # noqa: E402
 
 
 @pytest.fixture
@@ -33,6 +34,13 @@ def files(test_ca):
 @pytest.fixture
 def iotda(test_ca):
     sim = LocalIoTDA({"dev1": "secret-0001"}, tls=test_ca).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def tc(tmp_path, test_ca):
+    sim = LocalThingsCloud(str(tmp_path / "tc"), tls=test_ca).start()
     yield sim
     sim.stop()
 

@@ -5,19 +5,9 @@ and the event otaResult says how the trial ended (kept, or rolled back)."""
 
 import os
 
-import pytest
-
 from iotlink_tools import unix_board
-from iotlink_tools.sims.thingscloud import Sim
 
 from .conftest import OTA_OPTS, board_root, bundle
-
-
-@pytest.fixture
-def tc(tmp_path, test_ca):
-    sim = Sim(str(tmp_path / "tc"), tls=test_ca).start()
-    yield sim
-    sim.stop()
 
 
 def _cfg(sim, test_ca, dev):

@@ -129,3 +129,27 @@ def test_bad_firmware_refused(what, image, code, text, iotda, files, test_ca, tm
         b.stop()
     st = _flash(flash)
     assert st["boot"] == "ota_0" and st["state"].get("ota_1") is None
+
+
+def test_firmware_through_thingscloud(tc, files, test_ca, tmp_path, flash):
+    from .conftest import OTA_OPTS
+    dev = tc.add_device("fw-board")
+    cfg = tc.config(dev["id"], tls=True, version="1.0.0")
+    cfg["app"] = {"report_interval": 5, "ota": dict(OTA_OPTS, ca=test_ca["ca"])}
+    root = board_root(tmp_path, cfg)
+    img = _image(2 * 4096)
+    url, n, sha = files.offer("fw.bin", img)
+    b = _board(root)
+    try:
+        b.wait_line("STATUS up", 20)
+        r = tc.command("otaUpgrade", {"upgrade": True, "url": url, "version": "fw-2.0", "sha256": sha,
+                                      "size": n, "type": "firmware"}, device_id=dev["id"])
+        assert r["params"] == {"ota_result": 0, "version": "fw-2.0"}
+        res = b.wait_for(lambda _: [e["params"] for e in tc.events.get(dev["id"], [])
+                                    if e.get("method") == "otaResult"], 40)[0]
+        assert res["ota_result"] == 0 and res["target"] == "fw-2.0"
+    finally:
+        b.stop()
+    st = _flash(flash)
+    assert st["writes"] == [["ota_1", 0, 4096], ["ota_1", 1, 4096]]
+    assert st["state"]["ota_1"] == "valid" and st["boots"] == ["ota_0", "ota_1"]
