@@ -96,7 +96,7 @@ def _run_ota(args, demo, cfg, work):
     try:
         end = t0 + 180
         outcome = None
-        while outcome is None and time.monotonic() < end and not board._stop:
+        while outcome is None and time.monotonic() < end and not board.stopped:
             time.sleep(0.3)
             outcome = demo.demo_outcome()
         if outcome is None:

@@ -120,7 +120,8 @@ class Board:
         return self
 
     def wait_for(self, pred, timeout=30):
-        """Wait until ``pred(lines)`` is true; return it.  TimeoutError otherwise."""
+        """Wait until ``pred(lines)`` is true; return it.  TimeoutError when
+        it is not within ``timeout`` s, or the board has stopped booting."""
         end = time.monotonic() + timeout
         with self.cv:
             while True:
@@ -128,12 +129,15 @@ class Board:
                 if r:
                     return r
                 left = end - time.monotonic()
-                if left <= 0 or (self._stop and not pred(self.lines)):
-                    if self._stop and left > 0:
-                        raise TimeoutError("the board stopped booting:\n" + "\n".join(self.lines[-40:]))
-                    raise TimeoutError("board output did not show it in %g s:\n%s"
-                                       % (timeout, "\n".join(self.lines[-40:])))
+                if self._stop or left <= 0:
+                    why = "the board stopped booting" if self._stop else "not shown in %g s" % timeout
+                    raise TimeoutError("%s:\n%s" % (why, "\n".join(self.lines[-40:])))
                 self.cv.wait(min(left, 0.5))
+
+    @property
+    def stopped(self):
+        """No more boots will come (all done, or stop() called)."""
+        return self._stop
 
     def wait_line(self, text, timeout=30, since=0):
         return self.wait_for(lambda ls: any(text in x for x in ls[since:]), timeout)
