@@ -118,6 +118,9 @@ class Updater:
             raise Refused(LATEST, "already running %s" % version)
         if self.on_trial():
             raise Refused(BUSY, "the last update is still on trial")
+        if self.state.get("phase", "idle") != "idle":   # boot.py has not run since a reset
+            raise Refused(BUSY, "an update is half done (%s): a reset lets boot.py finish it"
+                          % self.state["phase"])
         from .ota_install import apply
         apply(self, url, version, sha256, size, headers, progress, firmware)
         self._reboot_at = time.ticks_add(time.ticks_ms(), 1000)   # after the answer is out

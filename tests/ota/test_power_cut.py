@@ -126,3 +126,27 @@ def test_power_cut_anywhere_leaves_old_or_new_app(fs, http, tmp_path):
         assert r["rc"] == -9, (k, r)
         r = ag.run(b, "boot")
         assert (r["TREE"], r["STATE"]) in ((old_tree, "idle"), (new_tree, "trial")), (k, r)
+
+
+def test_no_new_update_over_a_half_done_one(http, tmp_path):
+    """Without a reset (boot.py) after a cut mid-switch, an order is refused
+    as busy and touches nothing; the reset then finishes the switch."""
+    ag = Agent(tmp_path, lfs=False)
+    blob, m = _new_bundle(tmp_path)
+    url, size, sha = http.offer("v2.iotb", blob)
+    template = str(tmp_path / "template")
+    os.makedirs(template)
+    ag.run(template, "init", files=OLD, app=OLD_APP)
+    steps = int(ag.run(ag.fresh("whole", template), "apply", url=url, sha=sha, size=size)["STEPS"])
+    for k in range(steps, 0, -1):
+        b = ag.fresh("cut", template)
+        r = ag.run(b, "apply", k=k, url=url, sha=sha, size=size)
+        if r["KILL"].endswith("move"):
+            break
+    again = ag.run(b, "apply", url=url, sha=sha, size=size)
+    assert again["REFUSED"].startswith("busy an update is half done (switch)")
+    assert again["STATE"] == "switch"
+    assert sorted(os.listdir(os.path.join(b, ".ota", "old")))    # the backup is still there
+    r = ag.run(b, "boot")
+    assert r["STATE"] == "trial" and r["TREE"] == dict({p: h for p, _, h in m["files"]},
+                                                       **{"config.json": _sha_tree(OLD)["config.json"]})
