@@ -175,3 +175,78 @@ def test_options_name_the_field():
         ota_app.options({"max_boots": 0})
     with pytest.raises(ConfigError, match="app.ota.ca"):
         ota_app.options({"ca": "/nonexistent/ca.pem"})
+
+
+def test_mangled_bundles_only_ever_raise_refused(tmp_path):
+    """Bad input never escapes as anything but Refused (which the cloud
+    modules report): random flips, cuts, insertions and manifest edits."""
+    import random
+    blob, _ = ota.build([_src(tmp_path)], "1.1.0", "unix", "demo")
+    n = struct.unpack(">I", blob[6:10])[0]
+    rnd = random.Random(18)
+    junk = [None, True, -1, 1 << 40, "x", [], {}, [["a", 1]], [[1, 2, 3]], "../x", 1.5]
+    outcomes = set()
+    for i in range(400):
+        b = bytearray(blob)
+        op = i % 4
+        if op == 0:
+            for _ in range(rnd.randint(1, 4)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+        elif op == 1:
+            b = b[:rnd.randrange(len(b))]
+        elif op == 2:
+            at = rnd.randrange(len(b))
+            b[at:at] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 9)))
+        else:
+            m = json.loads(blob[10:10 + n])
+            key = rnd.choice(["format", "name", "version", "size", "files", "port", "arch", "mpy"])
+            m[key] = json.loads(json.dumps(rnd.choice(junk)))
+            if rnd.random() < 0.5 and isinstance(m.get("files"), list) and m["files"]:
+                f0 = m["files"][0]
+                if isinstance(f0, list) and len(f0) == 3:
+                    f0[rnd.randrange(3)] = json.loads(json.dumps(rnd.choice(junk)))
+            head = json.dumps(m).encode()
+            b = bytearray(blob[:6] + struct.pack(">I", len(head)) + head + blob[10 + n:])
+        try:
+            _unpack(bytes(b), rnd.choice([1, 3, 64, 1024, 1 << 20]))
+            outcomes.add("ok")
+        except Refused as e:
+            outcomes.add(e.kind)
+    assert {"verify", "type"} <= outcomes
+
+
+def test_mangled_bundles_on_the_unix_port(tmp_path, upy_run):
+    """The same on MicroPython (its json and memoryview differ from CPython's)."""
+    blob, _ = ota.build([_src(tmp_path)], "1.1.0", "unix", "demo")
+    (tmp_path / "b.iotb").write_bytes(blob)
+    r = upy_run.run("""
+import random
+from iotlink.ota_app import Refused
+from iotlink.ota_install import Unpacker, check_manifest
+blob = open("b.iotb", "rb").read()
+class Sink:
+    def write(self, b): pass
+    def close(self): pass
+random.seed(18)
+kinds = {}
+for i in range(300):
+    b = bytearray(blob)
+    if i % 2:
+        for _ in range(1 + random.getrandbits(2)):
+            b[random.getrandbits(16) % len(b)] = random.getrandbits(8)
+    else:
+        b = b[:random.getrandbits(16) % len(b)]
+    u = Unpacker(lambda m: check_manifest(m, "unix", "x64", 6), lambda p: Sink())
+    try:
+        step = (1, 7, 512, 4096)[i % 4]
+        for j in range(0, len(b), step):
+            u.feed(b[j:j + step])
+        u.finish()
+        k = "ok"
+    except Refused as e:
+        k = e.kind
+    kinds[k] = kinds.get(k, 0) + 1
+print("KINDS", sorted(kinds))
+""")
+    kinds = r.stdout.split("KINDS", 1)[1]
+    assert "verify" in kinds
