@@ -235,7 +235,6 @@ def kind_of(e):
     return INTERNAL
 
 
-
 # ----- staging and the switch ------------------------------------------------------
 
 def download(upd, url, sink, sha256, size, headers, progress):
@@ -250,6 +249,7 @@ def download(upd, url, sink, sha256, size, headers, progress):
         sink(b)
     return ota.download(url, write, sha256=sha256, size=size, headers=headers,
                         progress=progress, ca=upd.ca, verify=upd.verify)
+
 
 def stage(upd, url, version, sha256, size, headers, progress):
     """Download the bundle into .ota/new/, every check on the way; its manifest."""
@@ -281,6 +281,7 @@ def stage(upd, url, version, sha256, size, headers, progress):
         raise e
     return u.manifest
 
+
 def switch(upd, m):
     """The staged app in place of the running one, on trial from the next boot."""
     old = read_json(DIR + "app.json")
@@ -304,15 +305,15 @@ def switch(upd, m):
     upd.state = st
     log.info("app %s staged and switched in; on trial after reboot", m["version"])
 
-# -- the trial and the loop
-
 
 def check_config(path):
-    """ConfigError (naming the field) unless ``path`` is a config this
-    library accepts: parsed, the cloud section built, the session checked."""
+    """Refused (with the ConfigError naming the field) unless ``path`` is a
+    config this library accepts: parsed, the cloud section built, the
+    session checked.  Files it names are looked for where the running app
+    has them (the board's root)."""
     from . import config, clouds
-    cfg = config.load(path)
     try:
+        cfg = config.load(path)
         clouds.load(cfg)
         config.session(cfg)
     except Exception as e:

@@ -39,6 +39,7 @@ def test_faults_are_reported_and_the_app_keeps_running(iotda, files, test_ca, tm
     bad_cfg = json.loads(json.dumps(cfg))
     bad_cfg["cloud"]["port"] = "eighty"
     with_bad_cfg, _ = bundle(tmp_path, "1.1.0", extra=[("config.json", json.dumps(bad_cfg))])
+    not_json, _ = bundle(tmp_path, "1.1.0", extra=[("config.json", "[1, 2]")])
     cut = good[:len(good) - 700]
 
     def order(name, blob, fault=None, sign=None, size=None, version="1.1.0"):
@@ -54,6 +55,7 @@ def test_faults_are_reported_and_the_app_keeps_running(iotda, files, test_ca, tm
         ("manifest size lies", order("e", _lie_about_size(good)), 7, "not the sum of its files"),
         ("manifest file size lies", order("f", _short_file(good)), 7, "does not match the manifest"),
         ("config.json that fails the checks", order("g", with_bad_cfg), 7, "cloud.port"),
+        ("config.json that is no object", order("g2", not_json), 7, "top level must be a JSON object"),
         ("redirect", order("h", good, fault="redirect"), 255, "HTTP 302"),
         ("link dropped mid-download", order("i", good, fault="drop"), 2, "cut short"),
         ("stalled download", order("j", good, fault="stall"), 6, ""),
