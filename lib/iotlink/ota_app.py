@@ -147,8 +147,13 @@ class Updater:
         update, mark a trial good, or give up on it."""
         now = time.ticks_ms()
         if self._reboot_at is not None and time.ticks_diff(now, self._reboot_at) >= 0:
-            self._reboot_at = None
-            self.reboot()
+            # the answer to the order first (it waits in the outbox while the
+            # link is down), 30 s at most
+            s = self.dev.stats if self.dev is not None else None
+            held = s["queued"] - s["sent"] - s["dropped"] if s else 0
+            if not held or time.ticks_diff(now, self._reboot_at) >= 30000:
+                self._reboot_at = None
+                self.reboot()
         if not self.on_trial() or time.ticks_diff(now, self._hold) < 0:
             return
         try:
