@@ -154,3 +154,32 @@ def test_app_that_never_finishes_a_boot_is_rolled_back(iotda, files, test_ca, tm
         assert sum(1 for x in b.lines if x == "RESETTING") == 2
     finally:
         b.stop()
+
+
+def test_restart_waits_for_the_answer_when_the_link_is_down(iotda, files, test_ca, tmp_path):
+    """The cloud drops the device during the download and refuses it for a
+    few seconds after: the "installed" report waits in the outbox, and the
+    restart waits for it to go out."""
+    cfg = iotda_cfg(iotda, test_ca)
+    cfg["session"]["auth_retry_ms"] = 500
+    root = board_root(tmp_path, cfg)
+    blob, _ = bundle(tmp_path, "1.1.0")
+    url, n, sha = files.offer("app.iotb", blob, fault="slow")   # 512 bytes every 0.5 s
+    b = _boot(root)
+    try:
+        b.wait_line("STATUS up", 20)
+        iotda.upgrade("dev1", "1.1.0", url, n, sha, software=True, v2=True)
+        b.wait_for(lambda _: ("app.iotb", 200) in files.gets, 10)
+        secret = iotda.devices["dev1"]
+        iotda.remove_device("dev1")          # kicked, and refused (CONNACK 5) from now on
+        b.wait_line("staged and switched in", 120)
+        import time
+        time.sleep(3)                         # past the 1 s the restart would otherwise wait
+        assert b.boots == 1
+        iotda.add_device("dev1", secret)
+        rep = _wait_report(b, iotda, lambda p: p.get("progress") == 90, 30)
+        assert rep[0]["description"] == "installed, restarting"
+        done = _wait_report(b, iotda, lambda p: p.get("progress") == 100, 40)
+        assert done[0]["version"] == "1.1.0" and b.boots == 2
+    finally:
+        b.stop()

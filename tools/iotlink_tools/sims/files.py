@@ -6,7 +6,7 @@ optional ``Authorization: Bearer <token>`` check (IoTDA's v1 upgrade events
 carry an access_token), and faults a real network has, chosen per file:
 ``redirect`` (302 elsewhere), ``stall`` (headers, half the body, then
 nothing), ``drop`` (half the body, then the connection closed), ``short``
-(Content-Length says less than the file), ``slow`` (a trickle).
+(Content-Length says less than the file), ``slow`` (512 bytes every 0.5 s).
 """
 
 import hashlib
@@ -91,8 +91,8 @@ def _handler(files):
                         time.sleep(60)
                     return
                 if fault == "slow":
-                    for i in range(0, len(data), 64):
-                        self.wfile.write(data[i:i + 64])
+                    for i in range(0, len(data), 512):
+                        self.wfile.write(data[i:i + 512])
                         self.wfile.flush()
                         time.sleep(0.5)
                     return
