@@ -50,3 +50,18 @@ def test_pack_refuses_a_config_that_is_not_json(tmp_path, capsys):
     assert cli.main(["ota", "pack", str(tmp_path / "config.json"), "--board", "unix", "--version", "1",
                      "-o", str(tmp_path / "x.iotb")]) == 2
     assert "config.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_local_iotda_offer_command_serves_the_bundle(iotda, tmp_path):
+    import urllib.request
+    import ssl
+    from iotlink_tools.sims.iotda import _cli_line
+    from .conftest import bundle
+    blob, _ = bundle(tmp_path, "3.0.0")
+    path = tmp_path / "x.iotb"
+    path.write_bytes(blob)
+    out = _cli_line(iotda, "offer dev1 %s" % path)
+    assert out["file_size"] == len(blob) and out["sign"] == hashlib.sha256(blob).hexdigest()
+    ctx = ssl.create_default_context(cafile=iotda.tls["ca"])
+    with urllib.request.urlopen(out["url"], context=ctx) as r:
+        assert r.read() == blob
