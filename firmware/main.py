@@ -7,6 +7,11 @@ Standard commands every cloud can send (command name, params):
   reboot    {}                         reply, then reset the board
 Property set/get work on the same state: "led" and "interval".
 
+With an ``app.ota`` section in config.json ({"good_s", "trial_s",
+"max_boots", "deadline_s", "ca", "verify"}: docs/ota.md) the cloud's upgrade
+orders install app bundles (and ESP32 firmware), and an update is kept only
+once it has reached the cloud.
+
 A missing or broken config.json never boot-loops the board: the error is
 printed and main() returns to the REPL.
 """
@@ -31,10 +36,17 @@ class App:
         self.led = False
         self.reboot_at = None
         self.dev = iotlink.Device(cfg)
-        self.dev.command(self.command)
         self.dev.on("set", self.set)
         self.dev.on("get", self.get)
-        self.dev.on("status", self.status)
+        self.ota = None
+        o = a.get("ota")
+        if o is None:
+            self.dev.command(self.command)
+            self.dev.on("status", self.status)
+        else:
+            from iotlink import ota_app
+            self.ota = ota_app.attach(self.dev, command=self.command, status=self.status,
+                                      reboot=board.reboot, **ota_app.options(o))
 
     def command(self, req):
         p = req.params or {}
@@ -104,6 +116,8 @@ class App:
                 dev.poll(0)
                 board.reboot()
             board.feed()
+            if self.ota is not None:
+                self.ota.check()
             dev.poll(min(1000, max(0, time.ticks_diff(next_report, time.ticks_ms()))))
         dev.disconnect()
 

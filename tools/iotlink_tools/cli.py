@@ -39,6 +39,8 @@ def cmd_run(args):
     cfg.setdefault("app", {}).update({"report_interval": args.interval, "run_seconds": args.seconds})
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
+    if args.ota:
+        return _run_ota(args, demo, cfg, work)
     app = board_app(cfg["cloud"]["type"])
     print("firmware: micropython firmware/%s (board 'unix'), config in %s" % (app, work), flush=True)
     env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
@@ -66,6 +68,56 @@ def cmd_run(args):
             proc.wait(5)
         demo.stop()
     return proc.returncode or 0
+
+
+def _run_ota(args, demo, cfg, work):
+    """`iotlink run --ota BUNDLE`: the firmware on a unix board whose folder
+    is its flash (boot.py, main.py, board.py, config.json), offered the
+    bundle by the local cloud; shows the download, the restart, the trial
+    and the verdict (kept, or rolled back and reported)."""
+    from . import unix_board
+    from .sims.files import bundle_version
+    try:
+        version = bundle_version(args.ota)
+    except (OSError, ValueError) as e:
+        print("iotlink run: --ota %s: %s" % (args.ota, e), file=sys.stderr)
+        demo.stop()
+        return 2
+    if not hasattr(demo, "demo_ota"):
+        print("iotlink run: --ota needs --cloud iotda or thingscloud", file=sys.stderr)
+        demo.stop()
+        return 2
+    demo.demo_ota(cfg, os.path.abspath(args.ota))
+    root = unix_board.setup(os.path.join(work, "board"), cfg)
+    print("board: %s (its flash: boot.py, main.py, board.py, config.json); offering %s version %s"
+          % (root, args.ota, version), flush=True)
+    board = unix_board.Board(root, echo=lambda line: print("  board: " + line, flush=True)).run(boots=8)
+    t0 = time.monotonic()
+    try:
+        end = t0 + 180
+        outcome = None
+        while outcome is None and time.monotonic() < end and not board.stopped:
+            time.sleep(0.3)
+            outcome = demo.demo_outcome()
+        if outcome is None:
+            raise RuntimeError("no verdict on the update in 180 s")
+        print("%s (after %d boots)" % (outcome, board.boots), flush=True)
+        left = args.seconds - (time.monotonic() - t0) if args.seconds else None
+        print("round trips done; the board keeps running (Ctrl-C to stop)" if not args.seconds
+              else "round trips done; running until %d s" % args.seconds, flush=True)
+        while left is None or left > 0:
+            time.sleep(0.5 if left is None else min(0.5, left))
+            if left is not None:
+                left = args.seconds - (time.monotonic() - t0)
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        print("iotlink run: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        board.stop()
+        demo.stop()
+    return 0
 
 
 def _utc_time(text):
@@ -196,6 +248,8 @@ def main(argv=None):
     p.add_argument("--seconds", type=int, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
     p.add_argument("--interval", type=int, default=5, help="report interval in seconds")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
+    p.add_argument("--ota", metavar="BUNDLE", help="offer this app bundle (iotlink ota pack) and show "
+                   "the update: download, restart, trial, kept or rolled back (iotda, thingscloud)")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("sim", help="run a local cloud (iotlink sim CLOUD --help: its options)")
     p.add_argument("cloud", choices=SIMS)
@@ -249,10 +303,14 @@ def main(argv=None):
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(fn=lambda a: __import__("iotlink_tools.tunnel_cli", fromlist=["main"]).main(
         a.rest[1:] if a.rest[:1] == ["--"] else a.rest))
+    p = sub.add_parser("ota", help="app update bundles: pack (build one), show (version, size, SHA-256)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=lambda a: __import__("iotlink_tools.ota", fromlist=["main"]).main(
+        a.rest[1:] if a.rest[:1] == ["--"] else a.rest))
     p = sub.add_parser("deps", help="fetch umqtt.simple into .deps/")
     p.set_defaults(fn=cmd_deps)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["bench"], ["soak"], ["thingscloud"], ["tunnel"]) and argv[1:2] != ["--"]:
+    if argv[:1] in (["bench"], ["soak"], ["thingscloud"], ["tunnel"], ["ota"]) and argv[1:2] != ["--"]:
         # their options belong to their own parsers, not to this one
         argv[1:1] = ["--"]
     if argv[:1] == ["sim"] and argv[1:2] and argv[1] in SIMS and argv[2:3] != ["--"]:

@@ -64,3 +64,63 @@ def upgrade(params, sink, ca=None, verify=True, progress=None, timeout_s=10, hea
         if hexlify(h.digest()).decode() != md5.lower():
             out["ota_result"], out["error"] = OTA_VERIFY, "MD5 mismatch"
     return out
+
+
+def _code(kind):
+    if kind in ("signal", "timeout", "download"):
+        return OTA_DOWNLOAD
+    if kind == "verify":
+        return OTA_VERIFY
+    return OTA_OK if kind == "ok" else OTA_FAILED
+
+
+def attach(dev, upd, command=None):
+    """ota_app.attach for ThingsCloud: the ``otaUpgrade`` command installs
+    the package at params.url (an app bundle, or an ESP32 image when it says
+    ``"type": "firmware"``) and is answered {"ota_result": 0, "version"} once
+    it is staged and switched in (the board then restarts); a failure
+    answers the codes above with "error".  After the restart the attribute
+    ``version`` is the running one, and the event ``otaResult`` {ota_result,
+    version, target, error} tells how the trial ended.  Other commands go to
+    ``command``."""
+    from ..ota_app import Refused, INTERNAL
+    c = dev.cloud
+    if upd.version:
+        c.version = upd.version
+    elif c.version:
+        upd.version = c.version
+
+    def on_command(req):
+        if req.name != "otaUpgrade":
+            if command is None:
+                raise ValueError("unknown command %s" % req.name)
+            return command(req)
+        p = req.params
+        if not isinstance(p, dict):
+            return {"ota_result": OTA_FAILED, "error": "params must be an object"}
+        if "upgrade" in p and not p["upgrade"]:
+            return {"ota_result": OTA_OK, "version": upd.version}
+        url, ver = p.get("url"), p.get("version")
+        if not isinstance(url, str) or not isinstance(ver, str):
+            return {"ota_result": OTA_FAILED, "error": "url and version must be strings"}
+        size = p.get("size", p.get("file_size"))
+        size = size if isinstance(size, int) and not isinstance(size, bool) else None
+        sha = p.get("sha256") if isinstance(p.get("sha256"), str) else None
+        try:
+            if sha is None:
+                raise Refused("verify", "order carries no sha256")
+            upd.apply(url, ver, sha, size, None, None, p.get("type") == "firmware")
+        except Exception as e:
+            kind = e.kind if isinstance(e, Refused) else INTERNAL
+            return {"ota_result": _code(kind), "version": upd.version, "error": str(e)}
+        return {"ota_result": OTA_OK, "version": ver}
+
+    def report(r):
+        out = {"ota_result": _code(r["kind"]), "version": r.get("version") or upd.version}
+        if r.get("target"):
+            out["target"] = r["target"]
+        if r["kind"] != "ok":
+            out["error"] = r.get("text")
+        dev.event("otaResult", out)
+    dev.command(on_command)
+    upd.send = report

@@ -82,6 +82,9 @@ class LocalIoTDA(MqttSim):
         self._cond = threading.Condition()
         self.mosq = self.front = self.client = None
         self.https = None    # HttpsApi once start_https() ran
+        self.files = None          # the package server, started by the first offer
+        self.auto_offer = None     # (path, token): offered to every device reporting another version
+        self._offered = set()
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -235,6 +238,7 @@ class LocalIoTDA(MqttSim):
                            "server_recv_time": recv, "server_send_time": _ms()}}]})
         elif sid == "$ota" and et == "version_report":
             self.versions[target or did] = p
+            self._maybe_offer(target or did, p)
         elif sid == "$sub_device_manager":
             self._children(did, et, p, s.get("event_id") or str(uuid.uuid4()))
         elif sid == "$file_manager" and self.https is not None:
@@ -352,6 +356,47 @@ class LocalIoTDA(MqttSim):
             p["expires"] = 86400
         self.send_event(device_id, "$ota", et, p)
 
+    def offer_update(self, device_id, path, version=None, token=None, fault=None, firmware=False):
+        """Serve the package at ``path`` (an .iotb app bundle, or with
+        ``firmware`` an ESP32 image) from the package server and send the
+        upgrade order: software_upgrade with an access_token, or the _v2
+        event (pre-signed URL) without.  Returns (url, size, sha256)."""
+        from . import files
+        if self.files is None:
+            self.files = files.Files(tls=self.tls, host=self.host).start()
+        url, n, sha = self.files.offer_file(path, token=token, fault=fault)
+        version = version or files.bundle_version(path)
+        self.upgrade(device_id, version, url, n, sha, file_name=os.path.basename(path),
+                     software=not firmware, v2=token is None, access_token=token)
+        return url, n, sha
+
+    def _maybe_offer(self, did, versions):
+        if not self.auto_offer or did in self._offered:
+            return
+        from .files import bundle_version
+        path, token = self.auto_offer
+        if versions.get("sw_version") != bundle_version(path):
+            self._offered.add(did)
+            print("  cloud -> software_upgrade: %s (%s) to %s" % (os.path.basename(path), bundle_version(path), did),
+                  flush=True)
+            threading.Thread(target=self.offer_update, args=(did, path, None, token), daemon=True).start()
+
+    def ota_outcome(self, device_id, since=0):
+        """The last word on an update: a failure code, or 100 % (kept); None while under way."""
+        for s in self.events_up(device_id, "upgrade_progress_report")[since:]:
+            p = s.get("paras") or {}
+            if p.get("result_code") not in (0, None):
+                return "update failed, result_code %s: %s (running %s)" % (
+                    p["result_code"], p.get("description"), p.get("version"))
+            if p.get("progress") == 100:
+                return "update kept: %s running" % p.get("version")
+        return None
+
+    def stop(self):
+        if self.files:
+            self.files.stop()
+        MqttSim.stop(self)
+
     def set_desired(self, device_id, service_id, props):
         self.desired.setdefault(device_id, {}).setdefault(service_id, {}).update(props)
         k = (device_id, service_id)
@@ -394,6 +439,7 @@ _HELP = """commands (a JSON argument is the rest of the line):
   message DEVICE TEXT                         messages/down (raw text)
   version DEVICE                              OTA version_query
   upgrade DEVICE VERSION URL SIZE SHA256      OTA firmware_upgrade_v2
+  offer DEVICE FILE                           serve an .iotb bundle and send software_upgrade_v2
   desired DEVICE SERVICE {"prop": value}      set shadow desired values
   shadow                                      show reported properties and versions
   tunnel DEVICE [SECONDS]                     open a secure tunnel (tunnel_notify) and
@@ -422,6 +468,9 @@ def _cli_line(sim, line):
         w = line.split()
         sim.upgrade(w[1], w[2], w[3], int(w[4]), w[5], v2=True)
         return "sent"
+    if cmd == "offer":
+        url, n, sha = sim.offer_update(args[0], args[1])
+        return {"url": url, "file_size": n, "sign": sha}
     if cmd == "desired":
         sim.set_desired(args[0], args[1], json.loads(args[2]))
         return "ok"
@@ -478,6 +527,16 @@ class Sim(LocalIoTDA):
     def demo_steps(self):
         return common.operator_steps(self)
 
+    def demo_ota(self, cfg, bundle):
+        """`iotlink run --ota`: the board starts at sw_version 1.0.0 and is offered ``bundle``."""
+        cfg["cloud"]["sw_version"] = "1.0.0"
+        cfg.setdefault("app", {})["ota"] = {"good_s": 5, "trial_s": 60, "ca": self.tls["ca"]}
+        self.auto_offer = (bundle, uuid.uuid4().hex[:16])
+        return cfg
+
+    def demo_outcome(self):
+        return self.ota_outcome(self.DEMO_DEVICE)
+
 
 def main(argv=None):
     """Serve until Ctrl-C, SIGTERM or "quit": prints what a device needs to connect."""
@@ -487,6 +546,8 @@ def main(argv=None):
     ap.add_argument("--bootstrap-address", help="answer bootstrap/up with this host:port")
     ap.add_argument("--https-port", type=int, default=0,
                     help="port of the HTTPS device API, object store and tunnels (0 = any free)")
+    ap.add_argument("--ota", metavar="BUNDLE", help="offer this .iotb app bundle (software_upgrade) to "
+                    "every device that reports another sw_version")
     args = ap.parse_args(argv)
     devices = {}
     for d in args.device:
@@ -500,6 +561,14 @@ def main(argv=None):
     der = certs.pem_to_der(tls["ca"], os.path.join(args.dir, "ca.der"))
     sim = Sim(devices, tls=tls, host=args.host, port=args.port, tls_port=args.tls_port,
               bootstrap_address=args.bootstrap_address)
+    if args.ota:
+        from .files import bundle_version
+        try:
+            print("offering %s version %s" % (args.ota, bundle_version(args.ota)))
+        except (OSError, ValueError) as e:
+            print("iotlink sim iotda: --ota %s: %s" % (args.ota, e), file=sys.stderr)
+            return 2
+        sim.auto_offer = (args.ota, uuid.uuid4().hex[:16])
 
     def show():
         https = sim.start_https(args.https_port)
@@ -508,7 +577,11 @@ def main(argv=None):
         print("CA for the device: %s (DER: %s)" % (tls["ca"], der))
         for did in devices:
             print("config.json for %s:" % did)
-            print(json.dumps(sim.config(did), indent=1))
+            c = sim.config(did)
+            if args.ota:
+                c["cloud"]["sw_version"] = "1.0.0"
+                c["app"] = {"ota": {"ca": tls["ca"]}}
+            print(json.dumps(c, indent=1))
             print("or, for the HTTPS device API:")
             print(json.dumps(sim.https_config(did), indent=1))
         print(_HELP)

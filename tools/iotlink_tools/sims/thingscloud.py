@@ -111,6 +111,9 @@ class Sim(MqttSim):
         self._lock = threading.RLock()
         self.mosq = self.front = self.client = self.http = None
         self.demo = None
+        self.files = None          # the package server, started by the first offer
+        self.auto_offer = None     # bundle path offered to every device reporting another version
+        self._offered = set()
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -139,7 +142,52 @@ class Sim(MqttSim):
         if self.http:
             self.http.shutdown()
             self.http.server_close()
+        if self.files:
+            self.files.stop()
         MqttSim.stop(self)
+
+    # ----- OTA: the package server and the otaUpgrade command -------------
+
+    def offer_update(self, device_id, path, version=None, fault=None, firmware=False):
+        """Serve the package at ``path`` and send ``otaUpgrade`` {upgrade, url,
+        version, sha256, size} (``"type": "firmware"`` for an ESP32 image);
+        returns the command id (``wait_reply``)."""
+        from . import files
+        if self.files is None:
+            self.files = files.Files(tls=self.tls, host=self.host).start()
+        url, n, sha = self.files.offer_file(path, fault=fault)
+        p = {"upgrade": True, "url": url, "version": version or files.bundle_version(path),
+             "sha256": sha, "size": n}
+        if firmware:
+            p["type"] = "firmware"
+        return self.send_command(device_id, "otaUpgrade", p)
+
+    def _maybe_offer(self, did, attrs):
+        if not self.auto_offer or did in self._offered or "version" not in attrs:
+            return
+        from .files import bundle_version
+        if attrs["version"] != bundle_version(self.auto_offer):
+            self._offered.add(did)
+            print("  cloud -> command otaUpgrade: %s (%s) to %s" % (os.path.basename(self.auto_offer), bundle_version(self.auto_offer), did),
+                  flush=True)
+            threading.Thread(target=self.offer_update, args=(did, self.auto_offer), daemon=True).start()
+
+    def ota_outcome(self, device_id, since=0):
+        """How the last update ended (the otaResult event, or a failed
+        otaUpgrade reply); None while under way."""
+        for (did, _), body in list(self.replies.items()):
+            p = body.get("params") if isinstance(body, dict) else None
+            if did == device_id and body.get("method") == "otaUpgrade" and isinstance(p, dict) \
+                    and p.get("ota_result"):
+                return "update failed, ota_result %s: %s" % (p["ota_result"], p.get("error"))
+        for e in self.events.get(device_id, [])[since:]:
+            if e.get("method") == "otaResult":
+                p = e.get("params") or {}
+                if p.get("ota_result") == 0:
+                    return "update kept: %s running" % p.get("version")
+                return "update failed, ota_result %s: %s (running %s)" % (
+                    p.get("ota_result"), p.get("error"), p.get("version"))
+        return None
 
     @property
     def api_url(self):
@@ -222,6 +270,16 @@ class Sim(MqttSim):
     def demo_steps(self):
         return common.operator_steps(self)
 
+    def demo_ota(self, cfg, bundle):
+        """`iotlink run --ota`: the board starts at version 1.0.0 and is offered ``bundle``."""
+        cfg["cloud"]["version"] = "1.0.0"
+        cfg.setdefault("app", {})["ota"] = {"good_s": 5, "trial_s": 60, "ca": self.tls["ca"]}
+        self.auto_offer = bundle
+        return cfg
+
+    def demo_outcome(self):
+        return self.ota_outcome(self.demo["id"])
+
     def add_alarm(self, device_id, level=1, info=None):
         d = self.devices[device_id]
         a = {"id": "al" + _hex(5), "device_id": device_id, "alarm_status": 1, "alarm_level": level,
@@ -296,6 +354,7 @@ class Sim(MqttSim):
         if rest == "attributes":
             if isinstance(body, dict):
                 self.store(did, body)
+                self._maybe_offer(did, body)
                 self.down(did, "attributes/response", {"result": 1, "message": "success"})
             else:
                 self.down(did, "attributes/response", {"result": 0, "message": "invalid attributes"})
@@ -764,8 +823,18 @@ def main(argv=None):
     p = common.parser("thingscloud", "A local ThingsCloud: device MQTT + project HTTP API.",
                       port=21883, tls_port=28883)
     p.add_argument("--http-port", type=int, default=28080, help="HTTP API port (0 = any free)")
+    p.add_argument("--ota", metavar="BUNDLE", help="offer this .iotb app bundle (otaUpgrade) to every "
+                   "device that reports another version attribute")
     args = p.parse_args(argv)
     sim = Sim(args.dir, host=args.host, port=args.port, tls_port=args.tls_port, http_port=args.http_port)
+    if args.ota:
+        from .files import bundle_version
+        try:
+            print("offering %s version %s" % (args.ota, bundle_version(args.ota)))
+        except (OSError, ValueError) as e:
+            print("iotlink sim thingscloud: --ota %s: %s" % (args.ota, e), file=sys.stderr)
+            return 2
+        sim.auto_offer = args.ota
 
     def show():
         app, (ak, sk) = next(iter(sim.apps.items()))
@@ -777,7 +846,11 @@ def main(argv=None):
         print("  ProjectKey %s; device certificate: POST %s/device/v1/certificate" % (
             sim.project_key, sim.api_url))
         print("demo device %s (AccessToken %s) config.json:" % (sim.demo["id"], sim.demo["access_token"]))
-        print(json.dumps(sim.demo_config(), indent=1))
+        c = sim.demo_config()
+        if args.ota:
+            c["cloud"]["version"] = "1.0.0"
+            c["app"] = {"ota": {"ca": sim.tls["ca"]}}
+        print(json.dumps(c, indent=1))
         print("try: .venv/bin/iotlink thingscloud --api %s --app-id %s --access-key %s --secret-key %s devices"
               % (sim.api_url, app, ak, sk))
         print("Ctrl-C to stop")
