@@ -1,0 +1,513 @@
+"""The asyncio driver of the session core: the cloud link as tasks beside
+the app's own, for MicroPython >= 1.22 (and the unix port).
+
+    import asyncio, iotlink.aio
+
+    async def main():
+        dev = await iotlink.aio.connect("config.json")
+
+        @dev.command
+        async def command(req):          # plain functions work as well
+            await asyncio.sleep_ms(500)
+            return {"done": req.name}
+
+        while True:
+            dev.report({"t": 21.5})      # queued, returns at once
+            await asyncio.sleep(10)
+
+    asyncio.run(main())
+
+Everything a session decides (outbox, inbox, dispatch, replies, state,
+stats, keepalive and backoff) is ``session.Session``; this module only does
+the I/O, as ``device.Device`` does for the blocking ``poll()``.  It owns its
+MQTT protocol (umqtt.simple blocks): CONNECT and every packet after it are
+built and checked by ``mqtt_wire``'s pure builders and rules, read here from
+an asyncio stream through a small read-ahead buffer.
+
+What the event loop is promised:
+
+* TCP connect and TLS handshake are non-blocking (``asyncio.open_connection``,
+  then the TLS socket wrapped with ``do_handshake_on_connect=False``): each
+  handshake step is one short CPU step of mbedTLS.  CONNECT to the last
+  SUBACK and the greeting's PUBACK shares one deadline (``timeout_ms``).
+* DNS has no non-blocking form on MicroPython: the host is resolved once and
+  the address kept until a connect attempt with it fails.  That lookup
+  blocks the loop for as long as the resolver takes (immediate for an IP
+  address; up to the resolver's own timeout, several seconds on lwIP, when
+  the DNS server does not answer).
+* a packet not complete ``timeout_ms`` after its first byte, a PUBACK or
+  SUBACK not in ``timeout_ms``, 1.5 x keepalive of silence: the link is
+  closed and made again (checked every ``timeout_ms // 4``).
+* ``window`` QoS 1 messages in flight at once (default 4), acknowledged in
+  any order; a lost link puts them back at the head of the outbox.
+* a handler may be a coroutine: it runs as its own task, at most ``tasks``
+  at once (default 4); more wait their turn, and when the inbox is full
+  too, a command gets the core's "busy" refusal.  Its reply is queued when
+  it returns.  A plain handler runs in the reader task: keep it short.
+
+``dev.up`` and ``dev.down`` are ``asyncio.Event``s set when the session
+comes up and when it goes down (as in mqtt_as: the app clears them); the
+"status" handler is called as with the blocking Device.  Note ``run(req,
+awaitable)`` is the core's hook for coroutine handlers: the session loop is
+``serve()``.
+"""
+
+import time
+import socket
+import asyncio
+
+from . import clock, config
+from .errors import AuthError, ConfigError
+from .session import Session, PING, DEAD
+from .mqtt_wire import (PUBLISH, PUBACK, SUBACK, UNSUBACK, kind, length_byte, check_ack,
+                        publish_head, check_topic, connack, connect_packet,
+                        subscribe_packet, write_publish)
+
+_RB = 128               # read-ahead buffer: headers, acks and small messages
+_PINGREQ = b"\xc0\0"
+_DISCONNECT = b"\xe0\0"
+
+
+async def connect(config="config.json", **kw):
+    """A Device for a config dict or path, with its first connect attempt
+    made: raises ConfigError or AuthError; any other failure is retried by
+    the session task this starts."""
+    dev = Device(config, **kw)
+    await dev.connect()
+    return dev
+
+
+class Device(Session):
+    """A cloud session run by asyncio.  ``config`` is a dict or a path to
+    config.json; ``window``: QoS 1 messages in flight at once; ``tasks``:
+    coroutine handlers running at once."""
+
+    def __init__(self, config_or_path, window=4, tasks=4):
+        cfg = config.load(config_or_path) if isinstance(config_or_path, str) else config_or_path
+        Session.__init__(self, cfg, time.ticks_ms, clock)
+        if not (isinstance(window, int) and 1 <= window <= 64):
+            raise ConfigError("window: QoS 1 messages in flight, 1..64")
+        if not (isinstance(tasks, int) and 1 <= tasks <= 64):
+            raise ConfigError("tasks: coroutine handlers at once, 1..64")
+        self.window = window
+        self.tasks = tasks
+        # shadow Session.up(now, where) on purpose: the mqtt_as names; the
+        # driver calls Session.up itself
+        self.up = asyncio.Event()
+        self.down = asyncio.Event()
+        self._kick = asyncio.Event()    # something to write
+        self._gone = asyncio.Event()    # a task of the link failed
+        self._fail = None
+        self._task = None               # serve()
+        self._jobs = ()                 # the link's reader, writer, ticker
+        self._s = None
+        self._w = None
+        self._ip = None                 # the host, resolved once
+        self._ctx = None
+        self._rb = bytearray(_RB)
+        self._rmv = memoryview(self._rb)
+        self._r0 = self._r1 = 0         # unread bytes: _rb[_r0:_r1]
+        self._hdr = bytearray(7)
+        self._ack = bytearray(b"\x40\x02\0\0")
+        self._rx = self._tx = 0
+        self._pkt = None                # ticks of the first byte of the packet being read
+        self._acked = 0                 # ticks of the last PUBACK, or the window's first write
+        self._subwait = []              # [pid, filters, ticks] of (UN)SUBSCRIBEs not acked
+        self.pid = 0                    # of the last ack read
+        self.codes = b""                # of the last SUBACK read
+        self._busy = 0                  # coroutine handlers running
+        self._later = []                # (req, awaitable) waiting for one to end
+
+    # ----- the app's side ---------------------------------------------------
+
+    async def connect(self):
+        """Connect now and start the session task (``serve()``).  True when up;
+        raises AuthError when the credentials are refused."""
+        e = None if self.connected else await self._attempt()
+        if isinstance(e, AuthError):
+            raise e
+        if self._task is None:
+            self._task = asyncio.create_task(self.serve())
+        return self.connected
+
+    async def serve(self):
+        """The session for ever: connect when the core says so, serve the
+        link while it is up, then again.  connect() starts it as a task; an
+        app may instead run it itself (``asyncio.create_task(dev.serve())``)."""
+        self._task = asyncio.current_task()
+        while True:
+            if self.connected:
+                await self._serve()
+            now = time.ticks_ms()
+            wait = self.connect_in(now)
+            if wait:
+                await asyncio.sleep_ms(min(wait, self.coalesced(now)))
+            else:
+                await self._attempt()
+
+    async def disconnect(self):
+        """DISCONNECT (no last will) and stop the session task; what was in
+        flight goes back to the outbox."""
+        if self._w is not None and self.connected:
+            try:
+                self._w.write(_DISCONNECT)
+                await asyncio.wait_for_ms(self._s.drain(), self.cloud.ep["timeout_ms"])
+            except Exception:
+                pass
+        t = self._task
+        self._task = None
+        if t is not None and t is not asyncio.current_task():
+            t.cancel()
+        self._down(OSError("disconnect()"))
+
+    # ----- connecting ------------------------------------------------------
+
+    async def _attempt(self):
+        """One connect attempt within one timeout_ms; the exception it ended
+        with, or None when up."""
+        ep = self.cloud.ep
+        try:
+            await asyncio.wait_for_ms(self._open(), ep["timeout_ms"])
+        except Exception as e:
+            self._close()
+            if isinstance(e, asyncio.TimeoutError):
+                e = OSError(110, "session not set up within %d ms" % ep["timeout_ms"])
+            self.failed(e, time.ticks_ms())
+            return e
+        now = time.ticks_ms()
+        Session.up(self, now, "%s:%d%s" % (ep["host"], ep["port"], " (TLS)" if ep["tls"] else ""))
+        self._acked = now
+        self.up.set()
+        return None
+
+    async def _open(self):
+        ep = self.cloud.ep
+        cid, user, pw, will = self.login()
+        if self._ip is None:
+            self._ip = _address(ep["host"], ep["port"])
+        self._r0 = self._r1 = 0
+        self._pkt = None
+        self._subwait = []
+        try:
+            s, _ = await asyncio.open_connection(self._ip, ep["port"])
+        except OSError:
+            self._ip = None     # the address may have moved
+            raise
+        self._s = s
+        try:
+            # IPPROTO_TCP, TCP_NODELAY: a PUBLISH is several small writes
+            s.s.setsockopt(6, 1, 1)
+        except Exception:
+            pass
+        if ep["tls"]:
+            if self._ctx is None:
+                from .tls import context
+                self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
+            t = self._ctx.wrap_socket(s.s, server_hostname=ep["host"],
+                                      do_handshake_on_connect=False)
+            t.setblocking(False)
+            s = self._s = asyncio.StreamReader(t)
+        w = self._w = _Out(self, s)
+        self._rx = self._tx = time.ticks_ms()
+        w.write(connect_packet(cid, user, pw, will, ep["keepalive"]))
+        await s.drain()     # the TLS handshake happens here, step by step
+        await self._more(4)
+        code = connack(self._rmv[self._r0:self._r0 + 4])
+        self._r0 += 4
+        if code:
+            from .retry import refusal
+            raise refusal(code, ep)
+        f = self.filters()
+        if f:
+            pid = self.next_pid()
+            w.write(subscribe_packet(f, pid))
+            await s.drain()
+            await self._until(SUBACK, pid)
+            self.suback(f, self.codes)
+        for topic, payload, qos, retain in self.greeting():
+            pid = self.next_pid() if qos else 0
+            write_publish(w, self._hdr, topic, payload, qos, retain, pid)
+            await s.drain()
+            if qos:
+                await self._until(PUBACK, pid)
+
+    async def _until(self, op, pid):
+        """Read packets until the ack ``op`` for ``pid`` (while setting up:
+        the caller's deadline bounds this)."""
+        while await self._packet() != op or self.pid != pid:
+            pass
+
+    # ----- the link while up -------------------------------------------------
+
+    async def _serve(self):
+        """Run the reader, writer and ticker tasks until one fails; then
+        close the link and tell the core."""
+        self._fail = None
+        self._gone.clear()
+        self._jobs = (asyncio.create_task(self._job(self._reader())),
+                      asyncio.create_task(self._job(self._writer())),
+                      asyncio.create_task(self._job(self._ticker())))
+        if self._in and self._busy < self.tasks:
+            self.dispatch()     # what arrived while setting up
+        try:
+            await self._gone.wait()
+        finally:
+            self._down(self._fail)
+
+    def _down(self, e):
+        """Close the link; when it was up the core puts back what was in
+        flight, counts the loss and plans the reconnect."""
+        self._stop()
+        if self.connected:
+            worked = time.ticks_diff(self._rx, self._up_since) > 0
+            self.lost(e or OSError("link closed"), time.ticks_ms(), worked)
+            self.down.set()
+
+    async def _job(self, coro):
+        try:
+            await coro
+        except Exception as e:
+            if self._fail is None:
+                self._fail = e
+            self._gone.set()
+
+    def _stop(self):
+        for t in self._jobs:
+            t.cancel()
+        self._jobs = ()
+        self._close()
+
+    def _close(self):
+        s = self._s
+        self._s = self._w = None
+        if s is not None:
+            try:
+                s.s.close()
+            except Exception:
+                pass
+
+    async def _reader(self):
+        while True:
+            first = await self._packet()
+            if first == PUBACK:
+                if self.puback(self.pid):
+                    self._acked = self._rx
+                    self._kick.set()
+            elif first == SUBACK or first == UNSUBACK:
+                w = self._subwait
+                if w and w[0][0] == self.pid:
+                    f = w.pop(0)[1]
+                    if first == SUBACK:
+                        self.suback(f, self.codes)
+            if self._in and self._busy < self.tasks:
+                self.dispatch()
+
+    async def _writer(self):
+        s = self._s
+        w = self._w
+        while True:
+            f = self.next_sub()
+            if f is not None:
+                if f:
+                    pid = self.next_pid()
+                    self._subwait.append((pid, f, time.ticks_ms()))
+                    w.write(subscribe_packet(f, pid))
+                    await s.drain()
+                continue
+            item = self.next_out()
+            if item is None:
+                self._kick.clear()
+                await self._kick.wait()
+                continue
+            topic, msg, qos, retain, pid = item
+            if qos and len(self._flight) == 1:
+                self._acked = time.ticks_ms()   # the ack clock starts with the window
+            write_publish(w, self._hdr, topic, msg, qos, retain, pid)
+            if not qos:
+                self.written(item)
+            await s.drain()
+
+    async def _ticker(self):
+        """Keepalive, coalesced reports and every deadline of the link."""
+        to = self.cloud.ep["timeout_ms"]
+        while True:
+            now = time.ticks_ms()
+            wait = self.keepalive(now, self._rx, self._tx)
+            if wait == DEAD:
+                raise self.silence(now, self._rx)
+            if wait == PING:
+                self._w.write(_PINGREQ)
+                self.pinged(now)
+                await self._s.drain()
+                continue
+            if self._pkt is not None and time.ticks_diff(now, self._pkt) >= to:
+                raise OSError(110, "packet not complete within %d ms" % to)
+            if self._flight and time.ticks_diff(now, self._acked) >= to:
+                raise OSError(110, "no PUBACK within %d ms" % to)
+            if self._subwait and time.ticks_diff(now, self._subwait[0][2]) >= to:
+                raise OSError(110, "no SUBACK within %d ms" % to)
+            await asyncio.sleep_ms(min(wait, self.coalesced(now), to // 4))
+
+    def _wake(self):
+        self._kick.set()
+
+    # ----- reading ---------------------------------------------------------
+
+    async def _more(self, n):
+        """Until ``n`` (<= _RB) unread bytes are in the read-ahead buffer."""
+        r0, r1 = self._r0, self._r1
+        if r0 == r1:
+            r0 = r1 = 0
+        elif _RB - r0 < n:
+            self._rb[0:r1 - r0] = self._rb[r0:r1]
+            r1 -= r0
+            r0 = 0
+        self._r0, self._r1 = r0, r1
+        while r1 - r0 < n:
+            got = await self._s.readinto(self._rmv[r1:] if r1 else self._rmv)
+            if got is None:
+                continue
+            if not got:
+                raise OSError(-1, "the broker closed the link")
+            r1 += got
+            self._r1 = r1
+            self._rx = time.ticks_ms()
+
+    async def _take(self, n):
+        """The next ``n`` bytes, as bytes."""
+        r0 = self._r0
+        k = self._r1 - r0
+        if k >= n:
+            self._r0 = r0 + n
+            return bytes(self._rmv[r0:r0 + n])
+        head = bytes(self._rmv[r0:self._r1]) if k else None
+        self._r0 = self._r1
+        rest = await self._s.readexactly(n - k)
+        self._rx = time.ticks_ms()
+        return head + rest if k else rest
+
+    async def _skip(self, n):
+        """Read past ``n`` bytes (a message over session.max_payload)."""
+        while n:
+            if self._r0 == self._r1:
+                await self._more(1)
+            k = min(n, self._r1 - self._r0)
+            self._r0 += k
+            n -= k
+
+    async def _u8(self):
+        if self._r0 == self._r1:
+            await self._more(1)
+        self._r0 += 1
+        return self._rb[self._r0 - 1]
+
+    async def _packet(self):
+        """Read one packet, checked by mqtt_wire's rules; its first byte.  An
+        ack leaves its packet id in ``pid`` (a SUBACK its codes in ``codes``);
+        a PUBLISH goes to the core (PUBACK written after)."""
+        if self._r0 == self._r1:
+            await self._more(1)     # no deadline: silence is keepalive's
+        self._pkt = time.ticks_ms()
+        rb = self._rb
+        first = rb[self._r0]
+        self._r0 += 1
+        k = kind(first)
+        n = i = 0
+        while True:
+            b = await self._u8()
+            n = length_byte(n, i, b)
+            if b < 0x80:
+                break
+            i += 1
+        limit = self.opts["max_payload"]
+        if k != PUBLISH:
+            check_ack(first, n, limit)
+            if n:
+                await self._more(2)
+                self.pid = rb[self._r0] << 8 | rb[self._r0 + 1]
+                self._r0 += 2
+                if n > 2:
+                    self.codes = await self._take(n - 2)
+            self._pkt = None
+            return first
+        head = publish_head(first, n)
+        await self._more(2)
+        tl = rb[self._r0] << 8 | rb[self._r0 + 1]
+        self._r0 += 2
+        n = check_topic(tl, head, n)
+        dropped = 0
+        topic = msg = b""
+        if tl > limit:
+            await self._skip(tl)
+            dropped = n + tl
+        elif tl:
+            topic = await self._take(tl)
+        if head == 4:
+            await self._more(2)
+            self._ack[2] = rb[self._r0]
+            self._ack[3] = rb[self._r0 + 1]
+            self._r0 += 2
+        if n > limit:
+            await self._skip(n)
+            dropped = n
+        elif n:
+            msg = await self._take(n)
+        self._pkt = None
+        self.received(topic, msg, dropped)
+        if head == 4:
+            self._w.write(self._ack)
+            await self._s.drain()
+        return first
+
+    # ----- coroutine handlers ------------------------------------------------
+
+    def run(self, req, awaitable):
+        """The core's hook for a coroutine handler: a task of its own, at
+        most ``tasks`` at once; more wait their turn."""
+        if self._busy < self.tasks:
+            self._busy += 1
+            asyncio.create_task(self._handler(req, awaitable))
+        else:
+            self._later.append((req, awaitable))
+
+    async def _handler(self, req, aw):
+        while True:
+            try:
+                result = await aw
+                exc = None
+            except Exception as e:
+                result, exc = None, e
+            self.finish(req, result, exc)
+            if not self._later:
+                break
+            req, aw = self._later.pop(0)
+        self._busy -= 1
+        if self._in:
+            self.dispatch()
+
+
+class _Out:
+    """The stream as mqtt_wire's writers see it: ``write(buf, n)``; every
+    write stamps the link's last byte out (keepalive)."""
+
+    def __init__(self, dev, s):
+        self.dev = dev
+        self.s = s
+
+    def write(self, buf, n=None):
+        if n is not None and n != len(buf):
+            buf = memoryview(buf)[:n]
+        self.s.write(buf)
+        self.dev._tx = time.ticks_ms()
+
+
+def _address(host, port):
+    """The IP address of ``host`` as text, for open_connection (which would
+    look it up on every call): lwIP ports give (ip, port) tuples, the unix
+    port a struct sockaddr."""
+    sa = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
+    if isinstance(sa, tuple):
+        return sa[0]
+    if sa[0] == 10:     # AF_INET6 (Linux)
+        return socket.inet_ntop(socket.AF_INET6, sa[8:24])
+    return socket.inet_ntop(socket.AF_INET, sa[4:8])
