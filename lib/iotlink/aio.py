@@ -57,7 +57,7 @@ import socket
 import asyncio
 
 from . import clock, config
-from .errors import AuthError, ConfigError
+from .errors import AuthError, ConfigError, ProtocolError
 from .session import Session, PING, DEAD
 from .mqtt_wire import (PUBLISH, PUBACK, SUBACK, UNSUBACK, kind, length_byte, check_ack,
                         publish_head, check_topic, connack, connect_packet,
@@ -368,6 +368,8 @@ class Device(Session):
             if got is None:
                 continue
             if not got:
+                if r1 > r0:
+                    raise ProtocolError("packet cut short: the broker closed the link")
                 raise OSError(-1, "the broker closed the link")
             r1 += got
             self._r1 = r1
