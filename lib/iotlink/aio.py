@@ -146,19 +146,28 @@ class Device(Session):
                 await self._attempt()
 
     async def disconnect(self):
-        """DISCONNECT (no last will) and stop the session task; what was in
-        flight goes back to the outbox."""
-        if self._w is not None and self.connected:
+        """Let what is in flight be acknowledged (within timeout_ms), then
+        DISCONNECT (no last will) and stop the session task.  Anything still
+        unacknowledged goes back to the outbox (the link is counted lost)."""
+        to = self.cloud.ep["timeout_ms"]
+        if self.connected:
+            end = time.ticks_add(time.ticks_ms(), to)
+            while self._flight and self.connected and time.ticks_diff(end, time.ticks_ms()) > 0:
+                await asyncio.sleep_ms(10)
+        if self.connected:
             try:
                 self._w.write(_DISCONNECT)
-                await asyncio.wait_for_ms(self._s.drain(), self.cloud.ep["timeout_ms"])
+                await asyncio.wait_for_ms(self._s.drain(), to)
             except Exception:
                 pass
         t = self._task
         self._task = None
         if t is not None and t is not asyncio.current_task():
             t.cancel()
-        self._down(OSError("disconnect()"))
+        if self._flight:
+            self._down(OSError("disconnect() before every PUBACK"))
+        self._stop()
+        self.connected = False
 
     # ----- connecting ------------------------------------------------------
 

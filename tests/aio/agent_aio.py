@@ -1,8 +1,8 @@
 # Runs on the MicroPython unix port: a device under test, driven by asyncio
-# (iotlink.aio) beside a 10 ms ticker task that records the loop's largest gap.
+# (iotlink.aio), with the lines of tests/device/agent.py (agent_lines): its
+# command handler is a coroutine, and "slow" awaits params.ms first (SLOW line).
 # argv: config.json path, run time (ms), report interval (ms, 0 = none)
-# The same lines as tests/device/agent.py (STATUS, CMD, SET, MSG, REPORT,
-# AUTH, STATS) plus GAP <largest ms between ticks> at the end.
+# At the end GAP <ms>: the largest gap a 10 ms ticker task saw.
 import sys
 import json
 import time
@@ -10,49 +10,25 @@ import asyncio
 import iotlink
 from iotlink import aio
 
+sys.path.append(__file__.rsplit("/", 2)[0] + "/device")
+from agent_lines import answer, show, ticker  # noqa: E402
+
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 dev = aio.Device(cfg_path)
+show(dev)
 gap = [0]
 
 
 @dev.command
 async def command(req):
-    print("CMD", req.name, json.dumps(req.params))
     if req.name == "slow":
+        print("SLOW", req.params.get("ms"))
         await asyncio.sleep_ms(req.params.get("ms", 1000))
-    if req.name == "fail":
-        raise ValueError("asked to fail")
-    if req.name == "text":
-        return "not a dict"
-    return {"pong": req.params.get("n")}
-
-
-@dev.on("set")
-def on_set(req):
-    print("SET", json.dumps(req.params))
-
-
-@dev.on("message")
-def on_message(req):
-    print("MSG", len(req.params))
-
-
-@dev.on("status")
-def on_status(event, detail):
-    print("STATUS", event)
-
-
-async def ticker():
-    last = time.ticks_ms()
-    while True:
-        await asyncio.sleep_ms(10)
-        now = time.ticks_ms()
-        gap[0] = max(gap[0], time.ticks_diff(now, last))
-        last = now
+    return answer(req)
 
 
 async def main():
-    asyncio.create_task(ticker())
+    asyncio.create_task(ticker(gap))
     try:
         await dev.connect()
     except iotlink.AuthError as e:

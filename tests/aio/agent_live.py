@@ -10,21 +10,11 @@ import asyncio
 import iotlink
 from iotlink import aio
 
+sys.path.append(__file__.rsplit("/", 2)[0] + "/device")
+from agent_lines import show_status, ticker  # noqa: E402
+
 cfg_path, run_ms, driver = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 gap = [0]
-
-
-def on_status(event, detail):
-    print("STATUS", event)
-
-
-async def ticker():
-    last = time.ticks_ms()
-    while True:
-        await asyncio.sleep_ms(10)
-        now = time.ticks_ms()
-        gap[0] = max(gap[0], time.ticks_diff(now, last))
-        last = now
 
 
 async def window():
@@ -51,13 +41,13 @@ async def reporter(dev):
 async def main():
     if driver == "aio":
         dev = aio.Device(cfg_path)
-        dev.on("status", on_status)
+        dev.on("status", show_status)
         asyncio.create_task(dev.serve())
     else:
         dev = iotlink.Device(cfg_path)
-        dev.on("status", on_status)
+        dev.on("status", show_status)
         asyncio.create_task(poller(dev))
-    asyncio.create_task(ticker())
+    asyncio.create_task(ticker(gap))
     asyncio.create_task(window())
     asyncio.create_task(reporter(dev))
     await asyncio.sleep_ms(run_ms)

@@ -27,7 +27,7 @@ def test_slow_coroutine_handler_does_not_hold_other_downlinks(mosquitto, tmp_pat
     agent = Agent(write_config(tmp_path, mosquitto.port), 6000, report_ms=200)
     agent.wait_line("STATUS up")
     con.publish(BASE + "/down/command/slow", json.dumps({"id": "s", "params": {"ms": 3000}}))
-    agent.wait_line("CMD slow")
+    agent.wait_line("SLOW")
     con.publish(BASE + "/down/command/ping", json.dumps({"id": "p", "params": {"n": 3}}))
     con.wait(is_reply("p"))
     con.wait(is_reply("s"), timeout=10)

@@ -39,7 +39,9 @@ def cmd_run(args):
     cfg.setdefault("app", {}).update({"report_interval": args.interval, "run_seconds": args.seconds})
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    app = board_app(cfg["cloud"]["type"])
+    app = args.app or board_app(cfg["cloud"]["type"])
+    if not os.path.exists(os.path.join(paths.FIRMWARE, *app.split("/"))):
+        sys.exit("iotlink run: no firmware/%s" % app)
     print("firmware: micropython firmware/%s (board 'unix'), config in %s" % (app, work), flush=True)
     env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
     script = os.path.join(paths.FIRMWARE, *app.split("/"))
@@ -196,6 +198,8 @@ def main(argv=None):
     p.add_argument("--seconds", type=int, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
     p.add_argument("--interval", type=int, default=5, help="report interval in seconds")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
+    p.add_argument("--app", help="the firmware/ file to run, e.g. examples/asyncio_app.py "
+                                 "(default: the cloud's app, main.py for most)")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("sim", help="run a local cloud (iotlink sim CLOUD --help: its options)")
     p.add_argument("cloud", choices=SIMS)
