@@ -231,20 +231,14 @@ class Device(Session):
             pid = self.next_pid()
             w.write(subscribe_packet(f, pid))
             await s.drain()
-            await self._until(SUBACK, pid)
+            await self._packets(SUBACK, pid)
             self.suback(f, self.codes)
         for topic, payload, qos, retain in self.greeting():
             pid = self.next_pid() if qos else 0
             write_publish(w, self._hdr, topic, payload, qos, retain, pid)
             await s.drain()
             if qos:
-                await self._until(PUBACK, pid)
-
-    async def _until(self, op, pid):
-        """Read packets until the ack ``op`` for ``pid`` (while setting up:
-        the caller's deadline bounds this)."""
-        while await self._packet() != op or self.pid != pid:
-            pass
+                await self._packets(PUBACK, pid)
 
     # ----- the link while up -------------------------------------------------
 
@@ -253,7 +247,7 @@ class Device(Session):
         close the link and tell the core."""
         self._fail = None
         self._gone.clear()
-        self._jobs = (asyncio.create_task(self._job(self._reader())),
+        self._jobs = (asyncio.create_task(self._job(self._packets())),
                       asyncio.create_task(self._job(self._writer())),
                       asyncio.create_task(self._job(self._ticker())))
         if self._in and self._busy < self.tasks:
@@ -295,22 +289,6 @@ class Device(Session):
             except Exception:
                 pass
 
-    async def _reader(self):
-        while True:
-            first = await self._packet()
-            if first == PUBACK:
-                if self.puback(self.pid):
-                    self._acked = self._rx
-                    self._kick.set()
-            elif first == SUBACK or first == UNSUBACK:
-                w = self._subwait
-                if w and w[0][0] == self.pid:
-                    f = w.pop(0)[1]
-                    if first == SUBACK:
-                        self.suback(f, self.codes)
-            if self._in and self._busy < self.tasks:
-                self.dispatch()
-
     async def _writer(self):
         s = self._s
         w = self._w
@@ -321,7 +299,7 @@ class Device(Session):
                     pid = self.next_pid()
                     self._subwait.append((pid, f, time.ticks_ms()))
                     w.write(subscribe_packet(f, pid))
-                    await s.drain()
+                    await self._flushed()
                 continue
             item = self.next_out()
             if item is None:
@@ -334,7 +312,7 @@ class Device(Session):
             write_publish(w, self._hdr, topic, msg, qos, retain, pid)
             if not qos:
                 self.written(item)
-            await s.drain()
+            await self._flushed()
 
     async def _ticker(self):
         """Keepalive, coalesced reports and every deadline of the link."""
@@ -347,7 +325,7 @@ class Device(Session):
             if wait == PING:
                 self._w.write(_PINGREQ)
                 self.pinged(now)
-                await self._s.drain()
+                await self._flushed()
                 continue
             if self._pkt is not None and time.ticks_diff(now, self._pkt) >= to:
                 raise OSError(110, "packet not complete within %d ms" % to)
@@ -359,6 +337,12 @@ class Device(Session):
 
     def _wake(self):
         self._kick.set()
+
+    def _flushed(self):
+        """Awaitable: what the stream could not write at once is out; else
+        one turn of the loop (no coroutine made for the common case)."""
+        s = self._s
+        return s.drain() if s.out_buf else asyncio.sleep_ms(0)
 
     # ----- reading ---------------------------------------------------------
 
@@ -372,17 +356,20 @@ class Device(Session):
             r1 -= r0
             r0 = 0
         self._r0, self._r1 = r0, r1
-        while r1 - r0 < n:
-            got = await self._s.readinto(self._rmv[r1:] if r1 else self._rmv)
-            if got is None:
-                continue
-            if not got:
-                if r1 > r0:
-                    raise ProtocolError("packet cut short: the broker closed the link")
-                raise OSError(-1, "the broker closed the link")
-            r1 += got
-            self._r1 = r1
-            self._rx = time.ticks_ms()
+        while self._r1 - r0 < n:
+            r1 = self._r1
+            self._got(await self._s.readinto(self._rmv[r1:] if r1 else self._rmv))
+
+    def _got(self, n):
+        """``n`` bytes were read into the buffer (None: none yet, 0: EOF)."""
+        if n is None:
+            return
+        if not n:
+            if self._r1 > self._r0:
+                raise ProtocolError("packet cut short: the broker closed the link")
+            raise OSError(-1, "the broker closed the link")
+        self._r1 += n
+        self._rx = time.ticks_ms()
 
     async def _take(self, n):
         """The next ``n`` bytes, as bytes."""
@@ -406,43 +393,70 @@ class Device(Session):
             self._r0 += k
             n -= k
 
-    async def _u8(self):
-        if self._r0 == self._r1:
-            await self._more(1)
-        self._r0 += 1
-        return self._rb[self._r0 - 1]
-
-    async def _packet(self):
-        """Read one packet, checked by mqtt_wire's rules; its first byte.  An
-        ack leaves its packet id in ``pid`` (a SUBACK its codes in ``codes``);
-        a PUBLISH goes to the core (PUBACK written after)."""
-        if self._r0 == self._r1:
-            await self._more(1)     # no deadline: silence is keepalive's
-        self._pkt = time.ticks_ms()
+    async def _packets(self, op=0, pid=0):
+        """Read packets, each checked by mqtt_wire's rules: PUBLISH to the
+        core (PUBACK written after), PUBACK and SUBACK to the window and the
+        subscriptions.  Returns at the ack ``op`` for ``pid`` (setting up: the
+        caller's deadline bounds this); with no ``op`` it is the reader task,
+        which also dispatches the inbox between packets.  An ack leaves its
+        packet id in ``pid``, a SUBACK its codes in ``codes``."""
         rb = self._rb
-        first = rb[self._r0]
-        self._r0 += 1
-        k = kind(first)
-        n = i = 0
-        while True:
-            b = await self._u8()
-            n = length_byte(n, i, b)
-            if b < 0x80:
-                break
-            i += 1
         limit = self.opts["max_payload"]
-        if k != PUBLISH:
-            check_ack(first, n, limit)
-            if n:
-                await self._more(2)
-                self.pid = rb[self._r0] << 8 | rb[self._r0 + 1]
-                self._r0 += 2
-                if n > 2:
-                    self.codes = await self._take(n - 2)
-            self._pkt = None
-            return first
+        while True:
+            if self._r0 == self._r1:    # no deadline: silence is keepalive's
+                self._r0 = self._r1 = 0
+                self._got(await self._s.readinto(self._rmv))
+                continue
+            self._pkt = time.ticks_ms()
+            first = rb[self._r0]
+            self._r0 += 1
+            k = kind(first)
+            n = i = 0
+            while True:
+                if self._r0 == self._r1:
+                    await self._more(1)
+                b = rb[self._r0]
+                self._r0 += 1
+                n = length_byte(n, i, b)
+                if b < 0x80:
+                    break
+                i += 1
+            if k == PUBLISH:
+                await self._publish_in(first, n, limit)
+            else:
+                check_ack(first, n, limit)
+                if n:
+                    if self._r1 - self._r0 < 2:
+                        await self._more(2)
+                    self.pid = rb[self._r0] << 8 | rb[self._r0 + 1]
+                    self._r0 += 2
+                    if n > 2:
+                        self.codes = await self._take(n - 2)
+                self._pkt = None
+                if first == op and self.pid == pid:
+                    return
+                self._ack_in(first)
+            if not op and self._in and self._busy < self.tasks:
+                self.dispatch()
+
+    def _ack_in(self, first):
+        if first == PUBACK:
+            if self.puback(self.pid):
+                self._acked = self._rx
+                self._kick.set()
+        elif first == SUBACK or first == UNSUBACK:
+            w = self._subwait
+            if w and w[0][0] == self.pid:
+                f = w.pop(0)[1]
+                if first == SUBACK:
+                    self.suback(f, self.codes)
+
+    async def _publish_in(self, first, n, limit):
+        """The body of a PUBLISH of ``n`` bytes (its header read)."""
+        rb = self._rb
         head = publish_head(first, n)
-        await self._more(2)
+        if self._r1 - self._r0 < 2:
+            await self._more(2)
         tl = rb[self._r0] << 8 | rb[self._r0 + 1]
         self._r0 += 2
         n = check_topic(tl, head, n)
@@ -454,7 +468,8 @@ class Device(Session):
         elif tl:
             topic = await self._take(tl)
         if head == 4:
-            await self._more(2)
+            if self._r1 - self._r0 < 2:
+                await self._more(2)
             self._ack[2] = rb[self._r0]
             self._ack[3] = rb[self._r0 + 1]
             self._r0 += 2
@@ -467,8 +482,6 @@ class Device(Session):
         self.received(topic, msg, dropped)
         if head == 4:
             self._w.write(self._ack)
-            await self._s.drain()
-        return first
 
     # ----- coroutine handlers ------------------------------------------------
 
@@ -498,17 +511,24 @@ class Device(Session):
 
 
 class _Out:
-    """The stream as mqtt_wire's writers see it: ``write(buf, n)``; every
-    write stamps the link's last byte out (keepalive)."""
+    """The stream as mqtt_wire's writers see it: ``write(buf, n)``.  What the
+    socket takes at once goes straight to it (``n`` passed on: no slice of a
+    reused header is made); the rest waits in the asyncio stream, copied,
+    for ``drain()``.  Every write stamps the link's last byte out."""
 
     def __init__(self, dev, s):
         self.dev = dev
         self.s = s
 
     def write(self, buf, n=None):
-        if n is not None and n != len(buf):
-            buf = memoryview(buf)[:n]
-        self.s.write(buf)
+        s = self.s
+        if n is None:
+            n = len(buf)
+        w = 0
+        if not s.out_buf:
+            w = s.s.write(buf, n) or 0
+        if w < n:
+            s.write(memoryview(buf)[w:n])
         self.dev._tx = time.ticks_ms()
 
 
