@@ -3,7 +3,8 @@
 # reports, each publish awaited until its PUBACK.
 # argv: peer ("mqtt_as" or "mqtt_async"), broker port, mode ("min" or
 #       "measure": allocation per acknowledged publish, rates with 1 and 8 in flight)
-# The unix port lacks machine.unique_id and network: stand-ins (standins/).
+# The unix port lacks machine.unique_id and network: stand-ins (standins/);
+# mqtt_async also gets the broker's address as a lwIP port would give it.
 import sys
 import gc
 import time
@@ -43,6 +44,14 @@ else:
     config.keepalive = 60
     config.subs_cb = on_msg
     client = MQTTClient(config)
+
+    def lookup():
+        # stand-in for the port difference: mqtt_async takes getaddrinfo's
+        # address as the (ip, port) tuple lwIP ports give; the unix port
+        # gives a struct sockaddr
+        client._addr = ("127.0.0.1", port)
+
+    client._dns_lookup = lookup
 
     async def connect():
         await client.connect()
