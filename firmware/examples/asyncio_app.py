@@ -99,19 +99,17 @@ class App:
 
 
 def main(path="config.json"):
+    """Returns when run_seconds are over; a config mistake or refused
+    credentials are printed (no boot loop)."""
     try:
         cfg = config.load(path)
         board.setup(cfg)        # Wi-Fi: before the loop starts
-        app = App(cfg)
+        asyncio.run(App(cfg).run())
     except iotlink.ConfigError as e:
         print("iotlink: config problem, fix config.json and reset:", e)
-        return None
-    try:
-        asyncio.run(app.run())
     except iotlink.AuthError as e:
         print("iotlink: the cloud refused this device:", e)
         board.status("auth")
-    return app
 
 
 if __name__ == "__main__":

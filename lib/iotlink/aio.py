@@ -303,6 +303,9 @@ class Device(Session):
                 continue
             item = self.next_out()
             if item is None:
+                if s.out_buf:       # e.g. a PUBACK the socket could not take at once
+                    await s.drain()
+                    continue
                 self._kick.clear()
                 await self._kick.wait()
                 continue
@@ -482,6 +485,8 @@ class Device(Session):
         self.received(topic, msg, dropped)
         if head == 4:
             self._w.write(self._ack)
+            if self._s.out_buf:
+                self._kick.set()    # the writer drains it
 
     # ----- coroutine handlers ------------------------------------------------
 

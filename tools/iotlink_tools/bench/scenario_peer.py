@@ -94,15 +94,13 @@ async def main():
     gc.collect()
     print("SESSION_HEAP", gc.mem_alloc() - A0)
     if mode == "measure":
-        n = 30
         gc.collect()
-        before = gc.mem_alloc()
         gc.disable()
-        for i in range(n):
+        before = gc.mem_alloc()
+        for i in range(30):     # each awaited until its PUBACK
             await client.publish(TOPIC, json.dumps(payload), qos=1)
-        after = gc.mem_alloc()
+        print("PER_REPORT_ALLOC", (gc.mem_alloc() - before) // 30)
         gc.enable()
-        print("PER_REPORT_ALLOC", (after - before) // n)
         print("RATE1", await rate(1, payload))
         print("RATE8", await rate(8, payload))
     print("DONE")
