@@ -56,3 +56,23 @@ def test_set_and_get(mosquitto, tmp_path):
     agent.finish()
     assert any(l.startswith('SET {"led": 1}') for l in agent.lines), agent.lines
     con.close()
+
+
+def test_window_acknowledged_out_of_order(broker, tmp_path):
+    """The broker holds the PUBACKs of reports until 4 are due and sends them newest first:
+    the window of 4 takes them in any order, every report arrives once and
+    in order, and the link is never given up for a missing PUBACK."""
+    from ..fault.test_hostile_broker import HostileAgent, write_config as hostile_config
+    broker.hold_acks = 4
+    agent = HostileAgent(hostile_config(tmp_path, broker.port))
+    broker.wait_session(1)
+    agent.wait_line("STATUS up")
+    assert broker.wait_published(lambda t, p: t.endswith(b"/up/report") and b'"n":40' in p, 20)
+    broker.hold_acks = 0
+    broker.release()
+    broker.command("exit", 0, name=b"exit")
+    stats = agent.finish(timeout=60)
+    reports = [json.loads(p)["n"] for t, p in broker.published if t.endswith(b"/up/report")]
+    assert reports == list(range(len(reports))), reports
+    assert stats["reconnects"] == 0 and stats["link_errors"] == 0, agent.lines
+    assert stats["sent"] == stats["queued"] and stats["dropped"] == 0, stats
