@@ -252,6 +252,7 @@ class Device(Session):
                       asyncio.create_task(self._job(self._ticker())))
         if self._in and self._busy < self.tasks:
             self.dispatch()     # what arrived while setting up
+        self._wake()            # the backlog
         try:
             await self._gone.wait()
         finally:
@@ -270,9 +271,13 @@ class Device(Session):
         try:
             await coro
         except Exception as e:
-            if self._fail is None:
-                self._fail = e
-            self._gone.set()
+            self._failed(e)
+
+    def _failed(self, e):
+        """The link failed with ``e``: _serve() ends it."""
+        if self._fail is None:
+            self._fail = e
+        self._gone.set()
 
     def _stop(self):
         for t in self._jobs:
@@ -290,32 +295,40 @@ class Device(Session):
                 pass
 
     async def _writer(self):
+        """Drains what the socket could not take at once, then writes on."""
         s = self._s
-        w = self._w
         while True:
+            if s.out_buf:
+                await s.drain()
+            self._pump()
+            if not s.out_buf:
+                self._kick.clear()
+                await self._kick.wait()
+
+    def _pump(self):
+        """Write the pending (un)subscriptions and what the window allows,
+        now: the socket is non-blocking, so this never waits.  What it does
+        not take waits in the stream for the writer task, and nothing more
+        is written until that is out (order kept, memory bounded)."""
+        s, w = self._s, self._w
+        while not s.out_buf:
             f = self.next_sub()
             if f is not None:
                 if f:
                     pid = self.next_pid()
                     self._subwait.append((pid, f, time.ticks_ms()))
                     w.write(subscribe_packet(f, pid))
-                    await self._flushed()
                 continue
             item = self.next_out()
             if item is None:
-                if s.out_buf:       # e.g. a PUBACK the socket could not take at once
-                    await s.drain()
-                    continue
-                self._kick.clear()
-                await self._kick.wait()
-                continue
+                return
             topic, msg, qos, retain, pid = item
             if qos and len(self._flight) == 1:
                 self._acked = time.ticks_ms()   # the ack clock starts with the window
             write_publish(w, self._hdr, topic, msg, qos, retain, pid)
             if not qos:
                 self.written(item)
-            await self._flushed()
+        self._kick.set()
 
     async def _ticker(self):
         """Keepalive, coalesced reports and every deadline of the link."""
@@ -339,7 +352,12 @@ class Device(Session):
             await asyncio.sleep_ms(min(wait, self.coalesced(now), to // 4))
 
     def _wake(self):
-        self._kick.set()
+        """Something was queued: written at once while the link is up."""
+        if self.connected and self._w is not None and self._jobs:
+            try:
+                self._pump()
+            except Exception as e:
+                self._failed(e)
 
     def _flushed(self):
         """Awaitable: what the stream could not write at once is out; else
@@ -408,7 +426,12 @@ class Device(Session):
         while True:
             if self._r0 == self._r1:    # no deadline: silence is keepalive's
                 self._r0 = self._r1 = 0
-                self._got(await self._s.readinto(self._rmv))
+                # one turn for the other tasks, then what has come in so far
+                # straight from the socket; only when nothing has, the
+                # stream's wait (a coroutine each time)
+                await asyncio.sleep_ms(0)
+                n = self._s.s.readinto(self._rmv)
+                self._got(await self._s.readinto(self._rmv) if n is None else n)
                 continue
             self._pkt = time.ticks_ms()
             first = rb[self._r0]
@@ -446,7 +469,7 @@ class Device(Session):
         if first == PUBACK:
             if self.puback(self.pid):
                 self._acked = self._rx
-                self._kick.set()
+                self._pump()        # a place in the window
         elif first == SUBACK or first == UNSUBACK:
             w = self._subwait
             if w and w[0][0] == self.pid:
