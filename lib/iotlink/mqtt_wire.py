@@ -28,6 +28,12 @@ read and written here.  What umqtt gets wrong, and what this does instead:
 * 1.3.x imports ``ussl``, absent from firmware that has only ``ssl``; >= 1.4
   takes an SSLContext: ``Tls`` serves as either.
 * DNS has no timeout on MicroPython: ``Net`` resolves each host once.
+
+The rules a received packet is checked by (``kind``, ``length_byte``,
+``check_ack``, ``publish_head``, ``check_topic``, ``connack``) and the packet
+builders (``connect_packet``, ``subscribe_packet``, ``write_publish``) are
+pure: ``Link`` (blocking) and ``aio`` (asyncio streams) read and write with
+them.
 """
 
 import time
@@ -132,8 +138,8 @@ class Link:
         b = self.take(n, self._end(), 0)
         if b is None:
             raise ProtocolError("CONNACK cut short: the broker closed the link")
-        if n == 4 and (b[0] != 0x20 or b[1] != 2):
-            raise ProtocolError("not a CONNACK: %02x %02x" % (b[0], b[1]))
+        if n == 4:
+            connack(b)
         return b
 
     def write(self, buf, n=None):
@@ -245,43 +251,26 @@ class Link:
         shows."""
         end = self._end()
         first = self._byte(end)
-        kind = first & 0xF0
-        if kind == PUBLISH:
-            qos = first >> 1 & 3
-            if qos == 3:
-                raise ProtocolError("PUBLISH with QoS 3 (MQTT 3.1.1 3.3.1.2)")
-            if qos == 2:
-                raise ProtocolError("PUBLISH at QoS 2, above the QoS granted (MQTT 3.1.1 3.8.4)")
-        elif kind not in _ACKS or first != kind:
-            raise ProtocolError("unexpected packet %02x from the broker" % first)
-        n = sh = 0
+        k = kind(first)
+        n = i = 0
         while True:
             b = self._byte(end, True)
             if b < 0:
                 raise ProtocolError("packet cut short")
-            n |= (b & 0x7F) << sh
-            if not b & 0x80:
+            n = length_byte(n, i, b)
+            if b < 0x80:
                 break
-            sh += 7
-            if sh == 28:
-                raise ProtocolError("remaining length over 4 bytes (MQTT 3.1.1 2.2.3)")
-        if kind != PUBLISH:
-            least = _ACKS[kind]
-            if n < least or (n != least and kind in _EXACT) or n > self.limit:
-                raise ProtocolError("packet %02x with a %d-byte body" % (first, n))
+            i += 1
+        if k != PUBLISH:
+            check_ack(first, n, self.limit)
             if n:
                 self.pid = self._byte(end) << 8 | self._byte(end)
                 if n > 2:
                     self.codes = self.take(n - 2, end)
             return first
-        head = 4 if qos else 2
-        if n < head:
-            raise ProtocolError("PUBLISH of %d bytes" % n)
+        head = publish_head(first, n)
         tl = self._byte(end) << 8 | self._byte(end)
-        if tl + head > n:
-            raise ProtocolError("topic length %d beyond the %d-byte PUBLISH (MQTT 3.1.1 3.3.2)"
-                                % (tl, n))
-        n -= tl + head
+        n = check_topic(tl, head, n)
         if tl > self.limit:
             self._drain(tl, end)
             topic = b""
@@ -289,6 +278,7 @@ class Link:
         else:
             topic = self.take(tl, end) if tl else b""
         a = self._ack
+        qos = head == 4
         if qos:
             a[2] = self._byte(end)
             a[3] = self._byte(end)
@@ -331,15 +321,100 @@ def subscribe_packet(filters, pid):
     unsub = filters[0][1] is None
     body = bytearray((pid >> 8, pid & 0xFF))
     for topic, qos in filters:
-        body += bytes((len(topic) >> 8, len(topic) & 0xFF))
-        body += topic
+        _field(body, topic)
         if not unsub:
             body.append(qos)
+    return _framed(0xA2 if unsub else 0x82, body)
+
+
+def connect_packet(cid, user, pw, will, keepalive):
+    """CONNECT (MQTT 3.1.1, clean session) for ``Session.login()``'s client
+    id, username, password and will; a username always goes with a password
+    field, as umqtt.simple sends it."""
+    body = bytearray(b"\0\4MQTT\4\2")
+    body.append(keepalive >> 8)
+    body.append(keepalive & 0xFF)
+    _field(body, cid)
+    if will:
+        body[7] |= 4 | (will[3] & 3) << 3 | (0x20 if will[2] else 0)
+        _field(body, will[0])
+        _field(body, will[1])
+    if user is not None:
+        body[7] |= 0xC0
+        _field(body, user)
+        _field(body, pw or b"")
+    return _framed(0x10, body)
+
+
+def _field(body, b):
+    body.append(len(b) >> 8)
+    body.append(len(b) & 0xFF)
+    body += b
+
+
+def _framed(first, body):
     n = len(body)
-    hdr = bytearray((0xA2 if unsub else 0x82,))
+    hdr = bytearray((first,))
     while True:
         hdr.append(n & 0x7F | (0x80 if n > 0x7F else 0))
         n >>= 7
         if not n:
             break
     return hdr + body
+
+
+# ----- the rules of a packet from the broker (pure; both readers use them) ---
+
+def kind(first):
+    """The type of a packet from the broker by its first byte: PUBLISH (QoS 0
+    or 1) or an ack; ProtocolError for anything a QoS <= 1 client must not get."""
+    k = first & 0xF0
+    if k == PUBLISH:
+        qos = first >> 1 & 3
+        if qos == 3:
+            raise ProtocolError("PUBLISH with QoS 3 (MQTT 3.1.1 3.3.1.2)")
+        if qos == 2:
+            raise ProtocolError("PUBLISH at QoS 2, above the QoS granted (MQTT 3.1.1 3.8.4)")
+    elif k not in _ACKS or first != k:
+        raise ProtocolError("unexpected packet %02x from the broker" % first)
+    return k
+
+
+def length_byte(n, i, b):
+    """The remaining length ``n`` so far, with its byte number ``i`` (from 0)
+    ``b`` added; a fifth byte is a ProtocolError (MQTT 3.1.1 2.2.3).  The
+    length is complete when ``b < 0x80``."""
+    if i == 3 and b & 0x80:
+        raise ProtocolError("remaining length over 4 bytes (MQTT 3.1.1 2.2.3)")
+    return n | (b & 0x7F) << 7 * i
+
+
+def check_ack(first, n, limit):
+    """An ack's body length ``n`` against what MQTT allows it."""
+    least = _ACKS[first]
+    if n < least or (n != least and first in _EXACT) or n > limit:
+        raise ProtocolError("packet %02x with a %d-byte body" % (first, n))
+
+
+def publish_head(first, n):
+    """The bytes of an ``n``-byte PUBLISH body that are neither topic nor
+    payload: the topic length, and the packet id at QoS 1 (then 4)."""
+    head = 4 if first & 6 else 2
+    if n < head:
+        raise ProtocolError("PUBLISH of %d bytes" % n)
+    return head
+
+
+def check_topic(tl, head, n):
+    """The payload length of an ``n``-byte PUBLISH with a ``tl``-byte topic."""
+    if tl + head > n:
+        raise ProtocolError("topic length %d beyond the %d-byte PUBLISH (MQTT 3.1.1 3.3.2)"
+                            % (tl, n))
+    return n - tl - head
+
+
+def connack(b):
+    """The return code of the 4-byte CONNACK ``b``."""
+    if b[0] != 0x20 or b[1] != 2:
+        raise ProtocolError("not a CONNACK: %02x %02x" % (b[0], b[1]))
+    return b[3]

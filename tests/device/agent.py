@@ -1,39 +1,16 @@
 # Runs on the MicroPython unix port: a device under test.
 # argv: config.json path, run time (ms), report interval (ms, 0 = none)
-# Prints one line per event so the host test can follow it.
+# Prints one line per event so the host test can follow it (agent_lines).
 import sys
 import json
 import time
 import iotlink
+from agent_lines import answer, show
 
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 dev = iotlink.Device(cfg_path)
-
-
-@dev.command
-def command(req):
-    print("CMD", req.name, json.dumps(req.params))
-    if req.name == "fail":
-        raise ValueError("asked to fail")
-    if req.name == "text":
-        return "not a dict"
-    return {"pong": req.params.get("n")}
-
-
-@dev.on("set")
-def on_set(req):
-    print("SET", json.dumps(req.params))
-
-
-@dev.on("message")
-def on_message(req):
-    print("MSG", len(req.params))
-
-
-@dev.on("status")
-def on_status(event, detail):
-    print("STATUS", event)
-
+dev.command(answer)
+show(dev)
 
 try:
     dev.connect()

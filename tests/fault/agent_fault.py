@@ -11,34 +11,16 @@ import json
 import time
 import iotlink
 
+sys.path.append(__file__.rsplit("/", 2)[0] + "/device")
+from agent_lines import exit_or_pong, show_status, Worst  # noqa: E402
+
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 poll_ms = int(sys.argv[4]) if len(sys.argv) > 4 else 20
 dev = iotlink.Device(cfg_path)
 stop = []
-worst = {"poll": 0, "report": 0}
-
-
-@dev.command
-def command(req):
-    print("CMD", req.name, json.dumps(req.params))
-    if req.name == "exit":
-        stop.append(1)
-        return {}
-    return {"pong": req.params.get("n")}
-
-
-@dev.on("status")
-def on_status(event, detail):
-    print("STATUS", event)
-
-
-def timed(name, t):
-    d = time.ticks_diff(time.ticks_ms(), t)
-    if d > worst[name]:
-        worst[name] = d
-    if d > poll_ms + 200:
-        print("SLOW", name, d)
-
+worst = Worst(poll_ms + 200, "poll", "report")
+dev.command(lambda req: exit_or_pong(req, lambda: stop.append(1)))
+dev.on("status", show_status)
 
 dev.connect()
 n = 0
@@ -48,17 +30,17 @@ while not stop and time.ticks_diff(time.ticks_ms(), t0) < run_ms:
     if report_ms and time.ticks_diff(time.ticks_ms(), next_report) >= 0:
         t = time.ticks_ms()
         dev.report({"n": n})
-        timed("report", t)
+        worst.since("report", t)
         print("REPORT", n, "queued" if not dev.connected else "")
         n += 1
         next_report = time.ticks_add(next_report, report_ms)
     t = time.ticks_ms()
     dev.poll(poll_ms)
-    timed("poll", t)
+    worst.since("poll", t)
 t1 = time.ticks_ms()
 while (len(dev._out) or not dev.connected) and time.ticks_diff(time.ticks_ms(), t1) < 5000:
     dev.poll(50)
 dev.poll(100)
-print("WORST", json.dumps(worst))
+print("WORST", json.dumps(worst.ms))
 print("ERROR", type(dev.error).__name__, dev.error)
 print("STATS", json.dumps(dev.stats))

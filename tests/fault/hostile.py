@@ -87,6 +87,8 @@ class HostileBroker:
         self.sessions = 0            # connections that got a SUBACK
         self.attacked = threading.Event()
         self._armed = None
+        self.hold_acks = 0           # > 0: PUBACKs of reports held until that many, then sent newest first
+        self._held = []
         self._conn = None            # the established session
         self._lock = threading.Lock()
         self._cv = threading.Condition()
@@ -107,6 +109,14 @@ class HostileBroker:
             if conn is None:
                 raise AssertionError("no established session")
             conn.sendall(command_packet(rid, n, name=name))
+
+    def release(self, conn=None):
+        """Send the held PUBACKs, newest first (acks out of order)."""
+        with self._lock:
+            held, self._held = self._held, []
+            conn = conn or self._conn
+            if held and conn is not None:
+                conn.sendall(b"".join(reversed(held)))
 
     def kick(self):
         """Close the established session (the device sees EOF and reconnects)."""
@@ -247,8 +257,14 @@ class HostileBroker:
                         self.published.append((topic, payload))
                         self._cv.notify_all()
                     if qos:
-                        with self._lock:
-                            conn.sendall(b"\x40\x02" + body[2 + tl:4 + tl])
+                        ack = b"\x40\x02" + body[2 + tl:4 + tl]
+                        if self.hold_acks and topic.endswith(b"/up/report"):
+                            self._held.append(ack)
+                        else:
+                            with self._lock:
+                                conn.sendall(ack)
+                        if len(self._held) >= self.hold_acks:
+                            self.release(conn)
                 elif kind == 12:                                # PINGREQ
                     with self._lock:
                         conn.sendall(b"\xd0\x00")

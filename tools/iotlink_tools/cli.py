@@ -41,7 +41,9 @@ def cmd_run(args):
         json.dump(cfg, f, indent=1)
     if args.ota:
         return _run_ota(args, demo, cfg, work)
-    app = board_app(cfg["cloud"]["type"])
+    app = args.app or board_app(cfg["cloud"]["type"])
+    if not os.path.exists(os.path.join(paths.FIRMWARE, *app.split("/"))):
+        sys.exit("iotlink run: no firmware/%s" % app)
     print("firmware: micropython firmware/%s (board 'unix'), config in %s" % (app, work), flush=True)
     env = upy.env(extra_path=(paths.FIRMWARE, os.path.join(paths.BOARDS, "unix")))
     script = os.path.join(paths.FIRMWARE, *app.split("/"))
@@ -250,6 +252,8 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
     p.add_argument("--ota", metavar="BUNDLE", help="offer this app bundle (iotlink ota pack) and show "
                    "the update: download, restart, trial, kept or rolled back (iotda, thingscloud)")
+    p.add_argument("--app", help="the firmware/ file to run, e.g. examples/asyncio_app.py "
+                                 "(default: the cloud's app, main.py for most)")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("sim", help="run a local cloud (iotlink sim CLOUD --help: its options)")
     p.add_argument("cloud", choices=SIMS)

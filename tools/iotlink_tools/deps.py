@@ -21,6 +21,11 @@ from . import paths
 UMQTT = ("micropython-umqtt.simple", "1.3.4",
          "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f",
          ("umqtt/simple.py",))
+# the asyncio peer of the benchmark (Thorsten von Eicken's fork of mqtt_as):
+# fetched by `iotlink bench` only, never at bootstrap or by a test
+MQTT_ASYNC = ("micropython-mqtt", "0.7b4",
+              "254a0af13d37cb92372538b6ded44c5f26e2e77c0d8b9b4e2d73c4f26f43e042",
+              ("mqtt_async.py",))
 
 
 def _index_json_base():
@@ -46,12 +51,13 @@ def _download(url, timeout=60):
         return r.read()
 
 
-def fetch_umqtt(dest=None, quiet=False):
-    """Install umqtt.simple into ``dest`` (default ``.deps/``); return the path of simple.py."""
-    name, version, sha, files = UMQTT
-    dest = dest or paths.DEPS
+def fetch_sdist(spec, dest, stamp, quiet=False):
+    """Unpack ``spec``'s files (name, version, sha256, files) from its sdist on
+    the index into ``dest``, once (the file ``stamp`` in ``dest`` marks it
+    done); the path of the first file."""
+    name, version, sha, files = spec
     target = os.path.join(dest, files[0])
-    stamp = os.path.join(dest, ".umqtt-" + version)
+    stamp = os.path.join(dest, stamp)
     if os.path.exists(target) and os.path.exists(stamp):
         return target
     meta = json.loads(_download("%s/%s/json" % (_index_json_base(), name)))
@@ -73,11 +79,23 @@ def fetch_umqtt(dest=None, quiet=False):
     for want in files:
         if not os.path.exists(os.path.join(dest, want)):
             raise SystemExit("%s %s: %s missing from the sdist" % (name, version, want))
-    # umqtt is a namespace package on the board; an empty __init__ is not needed there
     open(stamp, "w").close()
     if not quiet:
-        print("umqtt.simple %s (sha256 verified) -> %s" % (version, target), file=sys.stderr)
+        print("%s %s (sha256 verified) -> %s" % (files[0], version, target), file=sys.stderr)
     return target
+
+
+def fetch_umqtt(dest=None, quiet=False):
+    """Install umqtt.simple into ``dest`` (default ``.deps/``); return the path of simple.py.
+    (umqtt is a namespace package on the board; no __init__ is needed.)"""
+    return fetch_sdist(UMQTT, dest or paths.DEPS, ".umqtt-" + UMQTT[1], quiet)
+
+
+def fetch_mqtt_async(quiet=False):
+    """mqtt_async.py (micropython-mqtt 0.7b4) into .deps/peers/; its folder."""
+    dest = os.path.join(paths.DEPS, "peers")
+    fetch_sdist(MQTT_ASYNC, dest, ".mqtt_async-" + MQTT_ASYNC[1], quiet)
+    return dest
 
 
 def main():

@@ -1,4 +1,5 @@
-"""Benchmarks: iotlink against raw umqtt.simple on the same scenario, same run.
+"""Benchmarks: iotlink against raw umqtt.simple on the same scenario, same run
+(and iotlink.aio against asyncio MQTT clients: asyncio_peers).
 
 ``iotlink bench`` (``main()``) measures, on the MicroPython unix port against
 real mosquitto and the local clouds:
@@ -215,11 +216,13 @@ def romfs_image(mpy_dir, path):
     return len(img)
 
 
-def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None, romfs=None):
+def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None, romfs=None,
+               path=()):
     """Run a bench script on the unix port: {KEY: value} of its output, or None
     when it did not complete (MemoryError, timeout, no command).  ``mpy_dir``:
-    import the compiled library from there; ``romfs``: from that ROMFS image."""
-    env = upy.env()
+    import the compiled library from there; ``romfs``: from that ROMFS image;
+    ``path``: source folders put first on the module path (a peer library)."""
+    env = upy.env(extra_path=path)
     if mpy_dir:  # the compiled library and umqtt only, no sources
         env["MICROPYPATH"] = ":".join([mpy_dir, ".frozen"])
     args = [str(a) for a in args]
@@ -246,7 +249,7 @@ def run_script(script, args, heap=None, mpy_dir=None, timeout=60, target=None, r
     return out
 
 
-def min_heap(script, args, target, mpy_dir=None, lo=1, hi=256, romfs=None):
+def min_heap(script, args, target, mpy_dir=None, lo=1, hi=256, romfs=None, path=()):
     """Smallest -X heapsize (KiB) that completes the scenario, by bisection;
     None when even ``hi`` does not.  With ``romfs`` (an image path) the scenario
     runs under romfs_run.py, and what that costs by itself (the image's heap
@@ -254,21 +257,22 @@ def min_heap(script, args, target, mpy_dir=None, lo=1, hi=256, romfs=None):
     mounted by the firmware.  That difference of two bisections is taken in
     256-byte steps, so the KiB figure is not off by the rounding of both."""
     if not romfs:
-        got = _bisect(script, args, target, mpy_dir, lo * 1024, hi * 1024, 1024)
+        got = _bisect(script, args, target, mpy_dir, lo * 1024, hi * 1024, 1024, path=path)
         return None if got is None else got // 1024
     size = os.path.getsize(romfs)
-    got = _bisect(script, args, target, None, size, size + hi * 1024, 256, romfs)
+    got = _bisect(script, args, target, None, size, size + hi * 1024, 256, romfs, path)
     if got is None:
         return None
     return -(-(got - romfs_overhead(romfs)) // 1024)  # whole KiB, rounded up
 
 
-def _bisect(script, args, target, mpy_dir, lo, hi, step, romfs=None):
+def _bisect(script, args, target, mpy_dir, lo, hi, step, romfs=None, path=()):
     """Smallest heap in bytes (a multiple of ``step``) above ``lo`` that completes."""
     def ok(n):
         # a failure is tried twice: a run can fail for a reason other than heap
         # (a stand-in's flow control, a slow command), which would bend the search
-        return any(run_script(script, args, heap=str(n), mpy_dir=mpy_dir, target=target, romfs=romfs)
+        return any(run_script(script, args, heap=str(n), mpy_dir=mpy_dir, target=target, romfs=romfs,
+                              path=path)
                    for _ in range(2))
     if not ok(hi):
         return None
@@ -353,7 +357,14 @@ def _fmt(v, unit=""):
     return "-" if v is None else "%s%s" % (v, unit)
 
 
-def collect(workdir, only=None, log=print):
+def bits():
+    """64 or 32: the word size of the MicroPython the scenarios run on."""
+    out = subprocess.run([MICROPYTHON or upy.micropython_exe(), "-c", "import sys; print(sys.maxsize)"],
+                         capture_output=True, text=True).stdout
+    return 64 if int(out) > 2 ** 31 else 32
+
+
+def collect(workdir, only=None, log=print, mqtt_as_dir=None):
     """Every figure, as a dict (what BENCHMARKS.md is written from)."""
     res = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": "%s %s, %d CPUs, Python %s" % (platform.system(), platform.machine(),
@@ -361,9 +372,7 @@ def collect(workdir, only=None, log=print):
            "micropython": subprocess.run([MICROPYTHON or upy.micropython_exe(), "-c",
                                           "import sys; print(sys.version)"],
                                          capture_output=True, text=True).stdout.strip(),
-           "bits": 64 if int(subprocess.run([MICROPYTHON or upy.micropython_exe(), "-c",
-                                             "import sys; print(sys.maxsize)"],
-                                            capture_output=True, text=True).stdout) > 2 ** 31 else 32,
+           "bits": bits(),
            "clouds": {}, "skipped": {}}
     mpy = os.path.join(workdir, "mpy")
     compile_lib(mpy, with_umqtt=True)
@@ -424,6 +433,10 @@ def collect(workdir, only=None, log=print):
             row["min_heap_romfs"] = min_heap("scenario_iotlink.py", (cfg_path, "min"), t, romfs=rom)
             if row["modules"]:
                 row["breakdown"] = breakdown(cfg_path, row["modules"], mpy, workdir, t)
+            if name == "mqtt":
+                from . import asyncio_peers
+                res["asyncio"] = asyncio_peers.collect(workdir, t, cfg_path, mpy, rom, mqtt_as_dir,
+                                                       blocking=row, log=log)
             res["clouds"][name] = row
             log("bench: %s %s" % (name, {k: v for k, v in row.items() if k not in ("modules", "breakdown")}))
         finally:
@@ -545,7 +558,9 @@ def render(res):
                 misses.append((n, "rate"))
         if r is not None and rs:
             L.append("| (report rate against raw as shipped) | %s | %.1f x | - |" % (n, r / rs))
-    L += ["", "## .mpy sizes (bytes)", "",
+    from .asyncio_peers import render as asyncio_section
+    L += [""] + asyncio_section(res.get("asyncio") or {"skipped": "not run"}, res.get("bits", 64))
+    L += ["## .mpy sizes (bytes)", "",
           "| module | xtensawin | armv6m |", "|---|---|---|"]
     for rel in sorted(res["sizes"]["xtensawin"]):
         L.append("| %s | %d | %d |" % (rel, res["sizes"]["xtensawin"][rel], res["sizes"]["armv6m"].get(rel, 0)))
@@ -650,6 +665,10 @@ def main(args=None):
                          "e.g. a 32-bit unix port for the object sizes of a board")
     ap.add_argument("--rp2-only", action="store_true", help="only the rp2 firmware (emulated) heap row; "
                     "prints it, writes nothing")
+    ap.add_argument("--mqtt-as", metavar="DIR", help="a folder holding Peter Hinch's mqtt_as package: "
+                    "measured as a peer in the asyncio section (it is not on the package index)")
+    ap.add_argument("--asyncio-only", action="store_true", help="only the asyncio section (iotlink.aio, "
+                    "the blocking Device, mqtt_as peers): printed and put in place in --out")
     ns = ap.parse_args(argv or [])
     if ns.rp2_only:
         from . import rp2
@@ -664,10 +683,13 @@ def main(args=None):
         if not os.access(ns.micropython, os.X_OK):
             ap.error("--micropython: %s is not an executable file" % ns.micropython)
         MICROPYTHON = os.path.abspath(ns.micropython)
+    if ns.asyncio_only:
+        from . import asyncio_peers
+        return asyncio_peers.main(["--out", ns.out] + (["--mqtt-as", ns.mqtt_as] if ns.mqtt_as else []))
     workdir = tempfile.mkdtemp(prefix="iotlink-bench-")
     try:
         only = set(ns.cloud) | {"mqtt"} if ns.cloud else None
-        res = collect(workdir, only)
+        res = collect(workdir, only, mqtt_as_dir=ns.mqtt_as)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     text = render(res)
