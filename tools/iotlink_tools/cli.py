@@ -5,6 +5,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,9 @@ def cmd_sim(args):
 
 
 def main(argv=None):
+    # Ctrl-C stops every command, also one started from a script in the
+    # background (which inherits SIGINT ignored and would never see it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser(prog="iotlink", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="run firmware/main.py on the unix port against a local cloud")
