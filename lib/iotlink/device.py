@@ -48,6 +48,8 @@ class Device(Session):
     be called any time, connected or not.
     """
 
+    _ctx = None     # the TLS context, made at the first TLS connect
+
     def __init__(self, config_or_path, mqtt=None):
         cfg = config.load(config_or_path) if isinstance(config_or_path, str) else config_or_path
         Session.__init__(self, cfg, time.ticks_ms, clock)
@@ -55,7 +57,6 @@ class Device(Session):
             from umqtt import simple as mqtt
         self._mqtt = mqtt
         self._net = Net(self.cloud.ep["timeout_ms"])
-        self._ctx = None
         self._client = None
         self._link = None
         self._hdr = bytearray(7)  # PUBLISH fixed header + topic length, reused

@@ -11,12 +11,16 @@ def coalesce(dev, key, props, now):
     """Keep a report back when the last one went out less than report_min_ms
     ago (or one is already waiting): it is merged and sent later by send_coalesced().
     True when held; ``key`` is (service key, target, qos)."""
-    pend = dev._pending.get(key)
+    pending = dev._pending
+    if pending is None:
+        pending = dev._pending = {}
+    pend = pending.get(key)
     if pend is not None:
         pend.update(props)
         return True
-    if time.ticks_diff(now, dev._last_report) < dev.opts["report_min_ms"]:
-        dev._pending[key] = dict(props)
+    last = dev._last_report   # None: no report sent yet, this one goes now
+    if last is not None and time.ticks_diff(now, last) < dev.opts["report_min_ms"]:
+        pending[key] = dict(props)
         dev.stats["coalesced"] += 1
         return True
     dev._last_report = now
@@ -26,7 +30,8 @@ def coalesce(dev, key, props, now):
 def send_coalesced(dev, now):
     """Send the merged reports once report_min_ms has passed; return the ms
     until they are due (0 once sent)."""
-    left = dev.opts["report_min_ms"] - time.ticks_diff(now, dev._last_report)
+    last = dev._last_report
+    left = 0 if last is None else dev.opts["report_min_ms"] - time.ticks_diff(now, last)
     if left > 0:
         return left
     dev._last_report = now

@@ -45,6 +45,11 @@ class Session(LinkBase):
     (Unix time, as iotlink.clock)."""
 
     window = 1      # QoS 1 messages in flight at once; a driver may set more
+    # what only subscribe() at run time and report coalescing set (see LinkBase)
+    _extra = ()         # filters added at run time (subscribe())
+    _subq = ()          # (un)subscriptions to send on the link that is up
+    _pending = None     # coalesced reports {(service key, target, qos): props}
+    _last_report = None  # ticks of the last report sent with coalescing on
 
     def __init__(self, cfg, ticks, clock):
         if not isinstance(cfg, dict):
@@ -66,10 +71,6 @@ class Session(LinkBase):
         self.state = {}     # last reported values: {service key: {name: value}}
         self.children = {}  # the same per sub-device: {target: {service key: {...}}}
         self._pid = 0
-        self._extra = []        # filters added at run time (subscribe())
-        self._subq = []         # (un)subscriptions to send on the link that is up
-        self._pending = {}      # coalesced reports, see report()
-        self._last_report = time.ticks_add(now, -self.opts["report_min_ms"])
 
     # ----- handlers --------------------------------------------------------
 
@@ -119,17 +120,17 @@ class Session(LinkBase):
         for f in self._extra:
             if f[0] == topic:
                 return
-        self._extra.append((topic, qos))
+        self._extra += ((topic, qos),)
         if self.connected:
-            self._subq.append(((topic, qos),))
+            self._subq += (((topic, qos),),)
             self._wake()
 
     def unsubscribe(self, topic):
         """Drop a filter added with subscribe()."""
         topic = _b(topic)
-        self._extra = [f for f in self._extra if f[0] != topic]
+        self._extra = tuple(f for f in self._extra if f[0] != topic)
         if self.connected:
-            self._subq.append(((topic, None),))
+            self._subq += (((topic, None),),)
             self._wake()
 
     def publish(self, topic, payload, qos=0, retain=False):
@@ -208,13 +209,18 @@ class Session(LinkBase):
     def next_sub(self):
         """The next SUBSCRIBE (filters with a qos) or UNSUBSCRIBE (qos None)
         to write on this link, or None."""
-        return self._subq.pop(0) if self._subq else None
+        q = self._subq
+        if not q:
+            return None
+        self._subq = q[1:]
+        return q[0]
 
     def filters(self):
         """Every filter to subscribe after CONNACK: the cloud's, then
         subscribe()'s (what was pending for the last link is in it)."""
-        self._subq = []
-        return tuple(self.cloud.subscriptions()) + tuple(self._extra)
+        if self._subq:
+            self._subq = ()
+        return tuple(self.cloud.subscriptions()) + self._extra
 
     def suback(self, filters, codes):
         """Check a SUBACK's return codes: a refused filter is a link failure."""
