@@ -35,8 +35,8 @@ import sys
 import time
 
 from . import clock, config
-from .errors import AuthError, ProtocolError
-from .session import Session, PING, DEAD, _b, _err
+from .errors import AuthError
+from .session import Session, PING, DEAD
 from .mqtt_wire import Net, Tls, PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
 
 
@@ -113,7 +113,8 @@ class Device(Session):
                     self.puback(link.pid)
                 if got == op and link.pid == pid:
                     return
-        raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
+        from .retry import no_ack
+        raise no_ack(name, self.cloud.ep["timeout_ms"])
 
     def _subscribe(self, filters):
         """One SUBSCRIBE for all filters (or an UNSUBSCRIBE when their qos is
@@ -179,7 +180,8 @@ class Device(Session):
         except (AssertionError, IndexError) as e:
             # umqtt's own checks of the CONNACK, in versions that differ
             self._close_sock(c)
-            raise ProtocolError("malformed CONNACK (%s)" % type(e).__name__)
+            from .retry import malformed_connack
+            raise malformed_connack(e)
         except Exception:
             self._close_sock(c)
             self._net.cache.clear()  # the address may have moved

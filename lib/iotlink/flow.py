@@ -38,7 +38,7 @@ def send_coalesced(dev, now):
     pending, dev._pending = dev._pending, {}
     for (service, target, qos), props in pending.items():
         topic, payload = dev.cloud.report(props, service or None, dev.clock.now(), target)
-        dev._queue(topic, payload, dev.opts["qos"] if qos is None else qos)
+        dev.publish(topic, payload, dev.opts["qos"] if qos is None else qos)
     return 0
 
 
@@ -50,8 +50,8 @@ def refuse_busy(dev, topic, msg):
     n = dev.stats["inbox_dropped"] = dev.stats["inbox_dropped"] + 1
     if not n & (n - 1):
         # 1st, 2nd, 4th, 8th...: a flood gets a few lines, not one per message
-        from .session import _short
-        log.warn("inbox full: downlink on %s refused (%d so far)", _short(topic), n)
+        from .faults import short
+        log.warn("inbox full: downlink on %s refused (%d so far)", short(topic), n)
     try:
         req = dev.cloud.decode(topic, msg)
         out = dev.cloud.reply(req, None, "device busy: too many requests at once") \

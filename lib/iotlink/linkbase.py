@@ -100,8 +100,9 @@ class LinkBase:
         self._last_ping = now
 
     def silence(self, now, rx):
-        """The error for a DEAD link."""
-        return OSError("nothing received for %d s (1.5 x keepalive)" % (time.ticks_diff(now, rx) // 1000))
+        """The error for a DEAD link (retry.silence)."""
+        from .retry import silence
+        return silence(now, rx)
 
     def _status(self, event, detail):
         fn = self._handlers.get("status")
