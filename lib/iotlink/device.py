@@ -31,13 +31,11 @@ downlinks), ``child``, ``retry`` and ``tls``.  docs/architecture.md shows the
 layers and the path of a report and a command through them.
 """
 
-import sys
 import time
 
-from . import clock, config
 from .errors import AuthError
 from .session import Session, PING, DEAD
-from .mqtt_wire import Net, Tls, PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
+from .mqtt_wire import Net, PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
 
 
 class Device(Session):
@@ -51,6 +49,8 @@ class Device(Session):
     _ctx = None     # the TLS context, made at the first TLS connect
 
     def __init__(self, config_or_path, mqtt=None):
+        # imported here: a module-level name is a slot of this module's table
+        from . import clock, config
         cfg = config.load(config_or_path) if isinstance(config_or_path, str) else config_or_path
         Session.__init__(self, cfg, time.ticks_ms, clock)
         if mqtt is None:
@@ -151,14 +151,15 @@ class Device(Session):
         cloud = self.cloud
         ep = cloud.ep
         cid, user, pw, will = self.login()
-        ctx = None
+        ctx = tls = None
         if ep["tls"]:
             if self._ctx is None:
                 from .tls import context
                 self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
             ctx = self._ctx
+            from .mqtt_wire import Tls
+            tls = Tls(ctx, ep["host"])
         mod = self._mqtt
-        tls = Tls(ctx, ep["host"]) if ctx is not None else None
         # 1.3.x takes ``ssl`` as a flag and imports ``ussl``; >= 1.4 calls
         # ssl.wrap_socket(): Tls is both
         c = mod.MQTTClient(cid, ep["host"], ep["port"], user, pw,
@@ -166,6 +167,7 @@ class Device(Session):
         c.set_callback(self._on_msg)
         if will:
             c.set_last_will(will[0], will[1], will[2], will[3])
+        import sys
         mod_socket = mod.socket
         mod.socket = self._net
         had_ussl = sys.modules.get("ussl")

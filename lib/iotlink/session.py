@@ -30,8 +30,6 @@ A handler that returns a coroutine or generator is handed to the driver's
 it completes.  Here (no event loop) ``run`` answers with an error reply.
 """
 
-import time
-
 from . import log, config
 from .request import COMMAND, SET, GET, SYSTEM
 from .linkbase import LinkBase, Outbox, PING, DEAD  # noqa: F401 (PING, DEAD: for drivers)
@@ -294,7 +292,7 @@ class Session(LinkBase):
             req = self.cloud.decode(topic, msg)
         except Exception as e:
             req = e
-        if req is None or isinstance(req, Exception) or req.error:
+        if req is None or isinstance(req, Exception) or (req.error and req.kind != SYSTEM):
             # malformed or unknown: counted, a malformed request answered
             from .faults import bad_downlink
             bad_downlink(self, topic, req)
