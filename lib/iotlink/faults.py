@@ -9,15 +9,7 @@ from . import log
 from .request import SET
 
 _err = log.err
-
-
-def short(topic):
-    """A topic for a log line: text, at most 60 characters."""
-    try:
-        t = topic.decode()
-    except Exception:
-        t = repr(topic)
-    return t if len(t) <= 60 else t[:57] + "..."
+short = log.short
 
 
 def not_a_dict():

@@ -50,8 +50,7 @@ def refuse_busy(dev, topic, msg):
     n = dev.stats["inbox_dropped"] = dev.stats["inbox_dropped"] + 1
     if not n & (n - 1):
         # 1st, 2nd, 4th, 8th...: a flood gets a few lines, not one per message
-        from .faults import short
-        log.warn("inbox full: downlink on %s refused (%d so far)", short(topic), n)
+        log.warn("inbox full: downlink on %s refused (%d so far)", log.short(topic), n)
     try:
         req = dev.cloud.decode(topic, msg)
         out = dev.cloud.reply(req, None, "device busy: too many requests at once") \

@@ -3,7 +3,7 @@ last reported (``dev.state``, ``dev.children``), and the answer to a request
 no handler is registered for; loaded on first use."""
 
 from . import log
-from .request import COMMAND, GET, SET
+from .request import GET
 
 
 def values(dev, req):
@@ -40,10 +40,9 @@ def answer_set(dev, req):
 
 
 def unhandled(dev, req):
-    """A request with no handler registered for its kind: a get is answered
-    from the last reported values, a command or set with an error reply,
-    anything else (no answer expected) is dropped."""
+    """A get, command or set with no handler registered for its kind: a get
+    is answered from the last reported values, the others with an error reply."""
     if req.kind == GET:
         dev._reply(req, values(dev, req), None)
-    elif req.kind in (COMMAND, SET):
+    else:
         dev._reply(req, None, "no %s handler on this device" % req.kind)

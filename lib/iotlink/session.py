@@ -303,8 +303,9 @@ class Session(LinkBase):
             return None
         fn = self._handlers.get(req.kind)
         if fn is None:
-            from .props import unhandled
-            unhandled(self, req)
+            if req.kind in (COMMAND, GET, SET):  # the kinds that expect an answer
+                from .props import unhandled
+                unhandled(self, req)
             return None
         try:
             result = fn(req)
