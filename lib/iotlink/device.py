@@ -31,13 +31,11 @@ downlinks), ``child``, ``retry`` and ``tls``.  docs/architecture.md shows the
 layers and the path of a report and a command through them.
 """
 
-import sys
 import time
 
-from . import clock, config
-from .errors import AuthError, ProtocolError
-from .session import Session, PING, DEAD, _b, _err
-from .mqtt_wire import Net, Tls, PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
+from .errors import AuthError
+from .session import Session, PING, DEAD
+from .mqtt_wire import Net, PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
 
 
 class Device(Session):
@@ -48,14 +46,17 @@ class Device(Session):
     be called any time, connected or not.
     """
 
+    _ctx = None     # the TLS context, made at the first TLS connect
+
     def __init__(self, config_or_path, mqtt=None):
+        # imported here: a module-level name is a slot of this module's table
+        from . import clock, config
         cfg = config.load(config_or_path) if isinstance(config_or_path, str) else config_or_path
         Session.__init__(self, cfg, time.ticks_ms, clock)
         if mqtt is None:
             from umqtt import simple as mqtt
         self._mqtt = mqtt
         self._net = Net(self.cloud.ep["timeout_ms"])
-        self._ctx = None
         self._client = None
         self._link = None
         self._hdr = bytearray(7)  # PUBLISH fixed header + topic length, reused
@@ -112,7 +113,8 @@ class Device(Session):
                     self.puback(link.pid)
                 if got == op and link.pid == pid:
                     return
-        raise OSError("no %s within %d ms" % (name, self.cloud.ep["timeout_ms"]))
+        from .retry import no_ack
+        raise no_ack(name, self.cloud.ep["timeout_ms"])
 
     def _subscribe(self, filters):
         """One SUBSCRIBE for all filters (or an UNSUBSCRIBE when their qos is
@@ -149,14 +151,15 @@ class Device(Session):
         cloud = self.cloud
         ep = cloud.ep
         cid, user, pw, will = self.login()
-        ctx = None
+        ctx = tls = None
         if ep["tls"]:
             if self._ctx is None:
                 from .tls import context
                 self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
             ctx = self._ctx
+            from .mqtt_wire import Tls
+            tls = Tls(ctx, ep["host"])
         mod = self._mqtt
-        tls = Tls(ctx, ep["host"]) if ctx is not None else None
         # 1.3.x takes ``ssl`` as a flag and imports ``ussl``; >= 1.4 calls
         # ssl.wrap_socket(): Tls is both
         c = mod.MQTTClient(cid, ep["host"], ep["port"], user, pw,
@@ -164,6 +167,7 @@ class Device(Session):
         c.set_callback(self._on_msg)
         if will:
             c.set_last_will(will[0], will[1], will[2], will[3])
+        import sys
         mod_socket = mod.socket
         mod.socket = self._net
         had_ussl = sys.modules.get("ussl")
@@ -178,7 +182,8 @@ class Device(Session):
         except (AssertionError, IndexError) as e:
             # umqtt's own checks of the CONNACK, in versions that differ
             self._close_sock(c)
-            raise ProtocolError("malformed CONNACK (%s)" % type(e).__name__)
+            from .retry import malformed_connack
+            raise malformed_connack(e)
         except Exception:
             self._close_sock(c)
             self._net.cache.clear()  # the address may have moved

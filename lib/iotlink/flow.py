@@ -11,12 +11,16 @@ def coalesce(dev, key, props, now):
     """Keep a report back when the last one went out less than report_min_ms
     ago (or one is already waiting): it is merged and sent later by send_coalesced().
     True when held; ``key`` is (service key, target, qos)."""
-    pend = dev._pending.get(key)
+    pending = dev._pending
+    if pending is None:
+        pending = dev._pending = {}
+    pend = pending.get(key)
     if pend is not None:
         pend.update(props)
         return True
-    if time.ticks_diff(now, dev._last_report) < dev.opts["report_min_ms"]:
-        dev._pending[key] = dict(props)
+    last = dev._last_report   # None: no report sent yet, this one goes now
+    if last is not None and time.ticks_diff(now, last) < dev.opts["report_min_ms"]:
+        pending[key] = dict(props)
         dev.stats["coalesced"] += 1
         return True
     dev._last_report = now
@@ -26,14 +30,15 @@ def coalesce(dev, key, props, now):
 def send_coalesced(dev, now):
     """Send the merged reports once report_min_ms has passed; return the ms
     until they are due (0 once sent)."""
-    left = dev.opts["report_min_ms"] - time.ticks_diff(now, dev._last_report)
+    last = dev._last_report
+    left = 0 if last is None else dev.opts["report_min_ms"] - time.ticks_diff(now, last)
     if left > 0:
         return left
     dev._last_report = now
     pending, dev._pending = dev._pending, {}
     for (service, target, qos), props in pending.items():
         topic, payload = dev.cloud.report(props, service or None, dev.clock.now(), target)
-        dev._queue(topic, payload, dev.opts["qos"] if qos is None else qos)
+        dev.publish(topic, payload, dev.opts["qos"] if qos is None else qos)
     return 0
 
 
@@ -45,8 +50,7 @@ def refuse_busy(dev, topic, msg):
     n = dev.stats["inbox_dropped"] = dev.stats["inbox_dropped"] + 1
     if not n & (n - 1):
         # 1st, 2nd, 4th, 8th...: a flood gets a few lines, not one per message
-        from .session import _short
-        log.warn("inbox full: downlink on %s refused (%d so far)", _short(topic), n)
+        log.warn("inbox full: downlink on %s refused (%d so far)", log.short(topic), n)
     try:
         req = dev.cloud.decode(topic, msg)
         out = dev.cloud.reply(req, None, "device busy: too many requests at once") \

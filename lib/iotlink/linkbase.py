@@ -24,20 +24,21 @@ DEAD = const(-1)    # keepalive(): nothing received for 1.5 x keepalive
 
 
 class LinkBase:
+    # Defaults of what only a failure sets: an instance's attribute table is
+    # sized by what it holds, so these cost no slot until then.
     _flight = ()    # messages written and not yet acknowledged (see session)
+    error = None    # last AuthError or ProtocolError, for the app to show
+    _attempts = 0   # failed attempts since the last link that worked (retry.py)
 
     def __init__(self, now, stats):
         """``stats``: the link's counters, with at least connects, reconnects
         and link_errors."""
         self.connected = False
-        self.error = None       # last AuthError or ProtocolError, for the app to show
         self._handlers = {}
         self.stats = stats
-        self._attempts = 0
         self._next_try = now
         self._up_since = 0
         self._last_ping = 0
-        self._ever_up = False
 
     def on(self, kind, fn=None):
         """Register ``fn(request)`` for a request kind or ``fn(event, detail)``
@@ -59,10 +60,10 @@ class LinkBase:
         if isinstance(self.error, AuthError):
             self.error = None   # a ProtocolError stays for the app to see
         self._up_since = self._last_ping = now
-        self.stats["connects"] += 1
-        if self._ever_up:
-            self.stats["reconnects"] += 1
-        self._ever_up = True
+        st = self.stats
+        if st["connects"]:
+            st["reconnects"] += 1
+        st["connects"] += 1
         log.info("connected to %s", where)
         self._status("up", None)
 
@@ -99,8 +100,9 @@ class LinkBase:
         self._last_ping = now
 
     def silence(self, now, rx):
-        """The error for a DEAD link."""
-        return OSError("nothing received for %d s (1.5 x keepalive)" % (time.ticks_diff(now, rx) // 1000))
+        """The error for a DEAD link (retry.silence)."""
+        from .retry import silence
+        return silence(now, rx)
 
     def _status(self, event, detail):
         fn = self._handlers.get("status")

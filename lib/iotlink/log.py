@@ -68,6 +68,15 @@ def err(e):
     return "%s: %s" % (type(e).__name__, s) if s else type(e).__name__
 
 
+def short(topic):
+    """A topic for a log line: text, at most 60 characters."""
+    try:
+        t = topic.decode()
+    except Exception:
+        t = repr(topic)
+    return t if len(t) <= 60 else t[:57] + "..."
+
+
 def warn(msg, *args):
     _emit(2, msg, args)
 

@@ -1,7 +1,9 @@
 """Property get and set as the Device answers them itself, from the values
-last reported (``dev.state``, ``dev.children``); loaded on first use."""
+last reported (``dev.state``, ``dev.children``), and the answer to a request
+no handler is registered for; loaded on first use."""
 
 from . import log
+from .request import GET
 
 
 def values(dev, req):
@@ -29,4 +31,18 @@ def answer_set(dev, req):
         except Exception as e:
             log.warn("re-report after set failed: %s", log.err(e))
     else:
-        dev._state_of(req.target, dev.cloud.service_key(req.service)).update(req.params)
+        states = dev.state if req.target is None else dev.children.setdefault(req.target, {})
+        key = dev.cloud.service_key(req.service)
+        st = states.get(key)
+        if st is None:
+            st = states[key] = {}
+        st.update(req.params)
+
+
+def unhandled(dev, req):
+    """A get, command or set with no handler registered for its kind: a get
+    is answered from the last reported values, the others with an error reply."""
+    if req.kind == GET:
+        dev._reply(req, values(dev, req), None)
+    else:
+        dev._reply(req, None, "no %s handler on this device" % req.kind)

@@ -70,6 +70,22 @@ def lost(s, e, now, worked=False):
         s._status("down", why)
 
 
+def silence(now, rx):
+    """The error for a link with nothing received since ``rx`` (ticks)."""
+    return OSError("nothing received for %d s (1.5 x keepalive)" % (time.ticks_diff(now, rx) // 1000))
+
+
+def no_ack(name, timeout_ms):
+    """The error for an ack (PUBACK, SUBACK, ...) not read within timeout_ms."""
+    return OSError("no %s within %d ms" % (name, timeout_ms))
+
+
+def malformed_connack(e):
+    """umqtt's own checks of the CONNACK failed with ``e`` (they differ by version)."""
+    from .errors import ProtocolError
+    return ProtocolError("malformed CONNACK (%s)" % type(e).__name__)
+
+
 _CONNACK = (
     "the broker refused the MQTT protocol version",
     "client id rejected (format, or keepalive outside the cloud's range)",

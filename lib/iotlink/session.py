@@ -30,10 +30,7 @@ A handler that returns a coroutine or generator is handed to the driver's
 it completes.  Here (no event loop) ``run`` answers with an error reply.
 """
 
-import time
-
 from . import log, config
-from .errors import ConfigError
 from .request import COMMAND, SET, GET, SYSTEM
 from .linkbase import LinkBase, Outbox, PING, DEAD  # noqa: F401 (PING, DEAD: for drivers)
 
@@ -45,10 +42,16 @@ class Session(LinkBase):
     (Unix time, as iotlink.clock)."""
 
     window = 1      # QoS 1 messages in flight at once; a driver may set more
+    # what only subscribe() at run time and report coalescing set (see LinkBase)
+    _extra = ()         # filters added at run time (subscribe())
+    _subq = ()          # (un)subscriptions to send on the link that is up
+    _pending = None     # coalesced reports {(service key, target, qos): props}
+    _last_report = None  # ticks of the last report sent with coalescing on
 
     def __init__(self, cfg, ticks, clock):
         if not isinstance(cfg, dict):
-            raise ConfigError("config: must be a dict or a path to config.json")
+            from .faults import not_a_dict
+            raise not_a_dict()
         from . import clouds
         self.cloud = clouds.load(cfg)
         self.opts = config.session(cfg)
@@ -66,10 +69,6 @@ class Session(LinkBase):
         self.state = {}     # last reported values: {service key: {name: value}}
         self.children = {}  # the same per sub-device: {target: {service key: {...}}}
         self._pid = 0
-        self._extra = []        # filters added at run time (subscribe())
-        self._subq = []         # (un)subscriptions to send on the link that is up
-        self._pending = {}      # coalesced reports, see report()
-        self._last_report = time.ticks_add(now, -self.opts["report_min_ms"])
 
     # ----- handlers --------------------------------------------------------
 
@@ -84,27 +83,33 @@ class Session(LinkBase):
         on a link problem: the report waits in the outbox.  With
         ``session.report_min_ms`` set, reports closer together than that are
         merged and sent as one when the interval has passed."""
-        if not isinstance(props, dict):
-            raise TypeError("report() takes a dict of property values")
-        if self.cloud.RECEIVE_ONLY:
-            raise NotImplementedError("%s: receive-only, nothing can be reported" % self.cloud.NAME)
-        key = self.cloud.service_key(service)
+        cloud = self.cloud
+        if cloud.RECEIVE_ONLY or not isinstance(props, dict):
+            from .faults import cannot_report
+            raise cannot_report(cloud, props)
+        key = cloud.service_key(service)
         # encoded first: what the codec refuses raises here and is not
         # recorded, so a property get never answers with values never sent
-        topic, payload = self.cloud.report(props, service, self.clock.now(), target)
-        self._state_of(target, key).update(props)
+        topic, payload = cloud.report(props, service, self.clock.now(), target)
+        # the last reported values of the service, of this device or a child
+        states = self.state if target is None else self.children.setdefault(target, {})
+        st = states.get(key)
+        if st is None:
+            st = states[key] = {}
+        st.update(props)
         if self.opts["report_min_ms"]:
             from .flow import coalesce
             if coalesce(self, (key, target, qos), props, self.ticks()):
                 return
-        self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
+        self.publish(topic, payload, self.opts["qos"] if qos is None else qos)
 
     def event(self, name, params=None, qos=None, target=None):
         """Send an application event."""
         if self.cloud.RECEIVE_ONLY:
-            raise NotImplementedError("%s: receive-only, nothing can be reported" % self.cloud.NAME)
+            from .faults import cannot_report
+            raise cannot_report(self.cloud, {})
         topic, payload = self.cloud.event(name, params, self.clock.now(), target)
-        self._queue(topic, payload, self.opts["qos"] if qos is None else qos)
+        self.publish(topic, payload, self.opts["qos"] if qos is None else qos)
 
     def child(self, target):
         """A handle for a sub-device behind this gateway connection: same
@@ -119,36 +124,30 @@ class Session(LinkBase):
         for f in self._extra:
             if f[0] == topic:
                 return
-        self._extra.append((topic, qos))
+        self._extra += ((topic, qos),)
         if self.connected:
-            self._subq.append(((topic, qos),))
+            self._subq += (((topic, qos),),)
             self._wake()
 
     def unsubscribe(self, topic):
         """Drop a filter added with subscribe()."""
         topic = _b(topic)
-        self._extra = [f for f in self._extra if f[0] != topic]
+        self._extra = tuple(f for f in self._extra if f[0] != topic)
         if self.connected:
-            self._subq.append(((topic, None),))
+            self._subq += (((topic, None),),)
             self._wake()
 
     def publish(self, topic, payload, qos=0, retain=False):
-        """Raw publish on any topic, through the outbox like reports."""
-        if isinstance(topic, str):
-            topic = topic.encode()
-        self._queue(topic, payload, qos, retain)
-
-    def _queue(self, topic, payload, qos, retain=False):
+        """Raw publish on any topic, through the outbox like reports (and
+        every report, event and reply)."""
+        topic = _b(topic)
+        payload = _b(payload)
         # checked here: a message that cannot be sent must not sit at the head
         # of the outbox and fail every reconnect
-        if isinstance(payload, str):
-            payload = payload.encode()
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise TypeError("payload must be bytes or str, not %s" % type(payload).__name__)
-        if qos not in (0, 1):
-            raise ValueError("qos must be 0 or 1")
-        if not isinstance(topic, (bytes, bytearray)) or not topic:
-            raise ValueError("topic must be non-empty bytes or str")
+        if not (topic and isinstance(topic, (bytes, bytearray)) and qos in (0, 1)
+                and isinstance(payload, (bytes, bytearray, memoryview))):
+            from .faults import unsendable
+            raise unsendable(topic, payload, qos)
         self._put(topic, payload, qos, retain)
         self._wake()
 
@@ -158,8 +157,8 @@ class Session(LinkBase):
         dropped is what the outbox and the window hold (``backlog()``)."""
         self.stats["queued"] += 1
         if self._out.put((topic, payload, qos, retain, self.next_pid() if qos else 0)) is not None:
-            self.stats["dropped"] += 1
-            log.warn("outbox full (%d): oldest message dropped", self.opts["outbox"])
+            from .faults import dropped
+            dropped(self)
 
     def _wake(self):
         """Something was queued; the driver overrides this to send it."""
@@ -208,19 +207,25 @@ class Session(LinkBase):
     def next_sub(self):
         """The next SUBSCRIBE (filters with a qos) or UNSUBSCRIBE (qos None)
         to write on this link, or None."""
-        return self._subq.pop(0) if self._subq else None
+        q = self._subq
+        if not q:
+            return None
+        self._subq = q[1:]
+        return q[0]
 
     def filters(self):
         """Every filter to subscribe after CONNACK: the cloud's, then
         subscribe()'s (what was pending for the last link is in it)."""
-        self._subq = []
-        return tuple(self.cloud.subscriptions()) + tuple(self._extra)
+        if self._subq:
+            self._subq = ()
+        return tuple(self.cloud.subscriptions()) + self._extra
 
     def suback(self, filters, codes):
         """Check a SUBACK's return codes: a refused filter is a link failure."""
         for i in range(len(codes)):
             if codes[i] & 0x80:
-                raise OSError("subscription refused: %s" % filters[i][0].decode())
+                from .faults import refused
+                raise refused(filters[i][0])
 
     # ----- connecting ------------------------------------------------------
 
@@ -250,8 +255,8 @@ class Session(LinkBase):
         """A PUBLISH arrived (``dropped``: it was over session.max_payload and
         not read).  Only queued here: the driver may be inside a packet read."""
         if dropped:
-            self.stats["bad_input"] += 1
-            log.warn("downlink of %d bytes over session.max_payload dropped", dropped)
+            from .faults import oversized
+            oversized(self, dropped)
             return
         self.stats["received"] += 1
         if len(self._in) >= self.opts["inbox"]:
@@ -270,47 +275,37 @@ class Session(LinkBase):
                     self.run(p[0], p[1])
             except Exception as e:
                 # a bug in a codec must not stop the loop either
-                self.stats["bad_input"] += 1
-                log.error("downlink on %s not handled: %s", _short(topic), _err(e))
+                from .faults import unhandled
+                unhandled(self, topic, e)
 
     def run(self, req, awaitable):
         """The handler for ``req`` returned a coroutine or generator: a driver
         with an event loop runs it and calls finish(); this one cannot."""
-        awaitable.close()
-        self.finish(req, None, TypeError("%s handler is a coroutine: needs the asyncio driver"
-                                         % req.kind))
+        from .faults import no_loop
+        no_loop(self, req, awaitable)
 
     def handle(self, topic, msg):
         """Decode one downlink and run its handler.  None when done (replied
         or nothing to answer), or (req, awaitable) when the handler returned a
         coroutine or generator: the driver awaits it, then calls finish()."""
-        cloud = self.cloud
         try:
-            req = cloud.decode(topic, msg)
+            req = self.cloud.decode(topic, msg)
         except Exception as e:
-            self.stats["bad_input"] += 1
-            log.warn("bad downlink on %s: %s", _short(topic), _err(e))
-            return None
-        if req is None:
-            self.stats["bad_input"] += 1
-            log.warn("unknown topic %s ignored", _short(topic))
+            req = e
+        if req is None or isinstance(req, Exception) or (req.error and req.kind != SYSTEM):
+            # malformed or unknown: counted, a malformed request answered
+            from .faults import bad_downlink
+            bad_downlink(self, topic, req)
             return None
         if req.kind == SYSTEM:
             from .system import run
             run(self, req)
             return None
-        if req.error:
-            self.stats["bad_input"] += 1
-            log.warn("bad %s request: %s", req.kind, req.error)
-            self._reply(req, None, req.error)
-            return None
         fn = self._handlers.get(req.kind)
         if fn is None:
-            if req.kind == GET:
-                from .props import values
-                self._reply(req, values(self, req), None)
-            elif req.kind in (COMMAND, SET):  # the kinds that expect an answer
-                self._reply(req, None, "no %s handler on this device" % req.kind)
+            if req.kind in (COMMAND, GET, SET):  # the kinds that expect an answer
+                from .props import unhandled
+                unhandled(self, req)
             return None
         try:
             result = fn(req)
@@ -326,33 +321,17 @@ class Session(LinkBase):
         """Answer ``req`` with its handler's ``result``, or the exception
         ``exc`` it raised (an error reply)."""
         kind = req.kind
-        bad = result is not None and not isinstance(result, dict)
-        if exc is not None:
-            why = _err(exc)
-            log.warn("%s handler raised %s", kind, why)
-        elif kind == SET and bad and result is not True:
-            why = "set handler returned %s" % type(result).__name__
-            log.warn(why)
-        elif kind == SET:
-            from .props import answer_set
-            answer_set(self, req)
+        if exc is None and (result is None or isinstance(result, dict)
+                            or (kind == SET and result is True)
+                            or kind not in (COMMAND, GET, SET)):
+            if kind == SET:
+                from .props import answer_set
+                answer_set(self, req)
+            else:
+                self._reply(req, result, None)
             return
-        elif kind in (COMMAND, GET) and bad:
-            why = "handler returned %s, not a dict" % type(result).__name__
-            log.warn("%s %s", kind, why)
-        else:
-            self._reply(req, result, None)
-            return
-        self.stats["handler_errors"] += 1
-        self._reply(req, None, why)
-
-    def _state_of(self, target, key):
-        """Last reported values of a service, of this device or of a child."""
-        states = self.state if target is None else self.children.setdefault(target, {})
-        st = states.get(key)
-        if st is None:
-            st = states[key] = {}
-        return st
+        from .faults import handler_failed
+        handler_failed(self, req, result, exc)
 
     def _reply(self, req, result, err):
         if err is not None:
@@ -360,25 +339,13 @@ class Session(LinkBase):
         try:
             out = self.cloud.reply(req, result, err)
         except Exception as e:
-            log.warn("cannot encode reply: %s", _err(e))
-            out = self.cloud.reply(req, None, "reply not encodable") if err is None else None
+            from .faults import unencodable
+            out = unencodable(self, req, err, e)
         if out is None:
             return
         self.stats["replies"] += 1
-        self._queue(out[0], out[1], self.opts["qos"])
-
+        self.publish(out[0], out[1], self.opts["qos"])
 
 
 def _b(v):
     return v.encode() if isinstance(v, str) else v
-
-
-_err = log.err
-
-
-def _short(topic):
-    try:
-        t = topic.decode()
-    except Exception:
-        t = repr(topic)
-    return t if len(t) <= 60 else t[:57] + "..."

@@ -13,7 +13,7 @@ def run(dev, req):
             dev.clock.set(act[1])
             log.info("clock set from the cloud")
         elif op == "publish":
-            dev._queue(act[1], act[2], dev.opts["qos"])
+            dev.publish(act[1], act[2], dev.opts["qos"])
         elif op == "subscribe":
             dev.subscribe(act[1], act[2] if len(act) > 2 else 1)
         elif op == "unsubscribe":

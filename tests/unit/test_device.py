@@ -504,7 +504,7 @@ def test_receive_only_cloud_refuses_reports_before_touching_state(rig, monkeypat
                  lambda: dev.event("e", {})):
         with pytest.raises(NotImplementedError):
             call()
-    assert dev.state == {} and dev._pending == {} and len(dev._out) == 0
+    assert dev.state == {} and not dev._pending and len(dev._out) == 0
 
 
 IOTDA = {"type": "iotda", "device_id": "gw1", "secret": "gw-Secret-5521", "keepalive": 60,
