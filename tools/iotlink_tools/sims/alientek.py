@@ -44,11 +44,11 @@ import threading
 import time
 import tty
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from .. import certs
 from . import common
-from .wspeer import WsPeer
+from .wspeer import HttpServer, WsPeer
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CST = datetime.timezone(datetime.timedelta(hours=8))
@@ -211,36 +211,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(HttpServer):
     def __init__(self, addr, cloud, tls):
         self.cloud = cloud
-        self.ctx = None
-        if tls:
-            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.ctx.load_cert_chain(tls["server"], tls["server_key"])
-        super().__init__(addr, _Handler)
-
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        if self.ctx:
-            sock.settimeout(10)
-            sock = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def finish_request(self, request, client_address):
-        if self.ctx:
-            try:
-                request.do_handshake()
-                request.settimeout(None)
-            except (OSError, ssl.SSLError):
-                return
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass
+        super().__init__(addr, _Handler, tls)
 
 
 class LocalAlientek:

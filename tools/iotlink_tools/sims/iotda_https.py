@@ -33,15 +33,14 @@ import hmac
 import json
 import os
 import re
-import ssl
 import struct
 import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from .wspeer import WsPeer
+from .wspeer import HttpServer, WsPeer
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BODY_MAX = 1024 * 1024
@@ -220,31 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(HttpServer):
     def __init__(self, addr, api, tls):
         self.api = api
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(tls["server"], tls["server_key"])
-        super().__init__(addr, _Handler)
-
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        sock.settimeout(10)
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-    def finish_request(self, request, client_address):
-        try:
-            request.do_handshake()
-            request.settimeout(None)
-        except (OSError, ssl.SSLError):
-            return
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        pass
+        super().__init__(addr, _Handler, tls)
 
 
 class HttpsApi:

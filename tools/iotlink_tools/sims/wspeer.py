@@ -1,10 +1,12 @@
 """The server's end of one WebSocket (RFC 6455) for the local clouds: frames
-out, whole messages in.  The 原子云 stand-in (its app connections) and the
+out, whole messages in; and the HTTP(S) door they are reached through.  The 原子云 stand-in (its app connections) and the
 local IoTDA (its tunnel ends) build on it; each says what a message, a
 refusal and a close mean to it."""
 
+import ssl
 import struct
 import threading
+from http.server import ThreadingHTTPServer
 
 
 class WsPeer:
@@ -103,3 +105,37 @@ class WsPeer:
             return
         finally:
             self.alive = False
+
+
+class HttpServer(ThreadingHTTPServer):
+    """The HTTP(S) door of a local cloud: with ``tls`` (a certs.make_ca()
+    dict) every connection is TLS, its handshake done in the connection's
+    own thread (a client that stalls it holds no other)."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, tls=None):
+        self.ctx = None
+        if tls:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(tls["server"], tls["server_key"])
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ctx:
+            sock.settimeout(10)
+            sock = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request, client_address):
+        if self.ctx:
+            try:
+                request.do_handshake()
+                request.settimeout(None)
+            except (OSError, ssl.SSLError):
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass
