@@ -37,7 +37,14 @@ fi
 .venv/bin/iotlink deps >/dev/null
 # rp2040js (the Wokwi RP2040 emulator) into .node/, pinned; the emulator runner loads it from there
 rp2040js=1.4.1
+# Debian's node trusts only its bundled CA store, not the system one, so behind a TLS-inspecting
+# proxy (whose root is installed system-wide) npm fails with SELF_SIGNED_CERT_IN_CHAIN even when
+# npm's own cafile points at the system bundle; hand node the system bundle too.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 if [ "$(node -p "require('./.node/node_modules/rp2040js/package.json').version" 2>/dev/null)" != "$rp2040js" ]; then
-    npm install -s --prefix .node --no-audit --no-fund --no-save "rp2040js@$rp2040js" >/dev/null
+    npm install -s --prefix .node --no-audit --no-fund --no-save "rp2040js@$rp2040js" >/dev/null ||
+        npm install -s --prefix .node --no-audit --no-fund --no-save "rp2040js@$rp2040js" >/dev/null
 fi
 echo "ready: $(.venv/bin/micropython -c 'import sys; print(sys.implementation.name, sys.version)'), $(/usr/sbin/mosquitto -h 2>/dev/null | head -1)"
