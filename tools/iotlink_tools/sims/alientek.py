@@ -162,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        cloud = self.server.cloud
+        cloud = self.server.owner
         url = urllib.parse.urlsplit(self.path)
         if url.path.startswith("/api/"):
             code, msg, data = cloud._rest(url.path[4:], urllib.parse.parse_qs(url.query, keep_blank_values=True),
@@ -211,12 +211,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(HttpServer):
-    def __init__(self, addr, cloud, tls):
-        self.cloud = cloud
-        super().__init__(addr, _Handler, tls)
-
-
 class LocalAlientek:
     """The registry and both doors.  ``tls``: a certs.make_ca() dict to serve
     HTTPS / WSS instead of HTTP / WS."""
@@ -242,7 +236,7 @@ class LocalAlientek:
     # ----- lifecycle -------------------------------------------------------
 
     def start(self):
-        self.server = _Server((self.host, self._port), self, self.tls)
+        self.server = HttpServer((self.host, self._port), _Handler, self, self.tls)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

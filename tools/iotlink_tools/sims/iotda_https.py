@@ -128,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n)
 
     def do_POST(self):
-        api = self.server.api
+        api = self.server.owner
         path = urllib.parse.urlsplit(self.path).path
         n = int(self.headers.get("Content-Length") or 0)
         if n > BODY_MAX:
@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(404, _err("IOTDA.000005", "Not found."))
 
     def do_PUT(self):
-        api = self.server.api
+        api = self.server.owner
         url = urllib.parse.urlsplit(self.path)
         m = _OBJ.match(url.path)
         if not m or not api.signed_ok("PUT", m.group(1), m.group(2), url.query):
@@ -173,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
             n -= len(b)
 
     def do_GET(self):
-        api = self.server.api
+        api = self.server.owner
         url = urllib.parse.urlsplit(self.path)
         m = _TUNNEL.match(url.path)
         if m and self.headers.get("Upgrade", "").lower() == "websocket":
@@ -219,12 +219,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(HttpServer):
-    def __init__(self, addr, api, tls):
-        self.api = api
-        super().__init__(addr, _Handler, tls)
-
-
 class HttpsApi:
     """``sim``: the LocalIoTDA whose devices, uplinks and MQTT downlinks it shares."""
 
@@ -242,7 +236,7 @@ class HttpsApi:
         self.tunnels = {}     # tunnel id -> Tunnel
         self._key = os.urandom(16)
         self._stopped = threading.Event()
-        self._srv = _Server((sim.host, port), self, sim.tls)
+        self._srv = HttpServer((sim.host, port), _Handler, self, sim.tls)
         threading.Thread(target=self._srv.serve_forever, daemon=True, name="iotda-https").start()
         threading.Thread(target=self._expire_loop, daemon=True, name="iotda-tunnels").start()
 

@@ -110,11 +110,13 @@ class WsPeer:
 class HttpServer(ThreadingHTTPServer):
     """The HTTP(S) door of a local cloud: with ``tls`` (a certs.make_ca()
     dict) every connection is TLS, its handshake done in the connection's
-    own thread (a client that stalls it holds no other)."""
+    own thread (a client that stalls it holds no other).  ``owner``: the
+    local cloud the handlers answer for (``self.server.owner``)."""
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, tls=None):
+    def __init__(self, addr, handler, owner, tls=None):
+        self.owner = owner
         self.ctx = None
         if tls:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
