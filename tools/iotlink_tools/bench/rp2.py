@@ -1,6 +1,7 @@
 """Heap on MicroPython's own rp2 firmware (the Pico W image, in the RP2040
 emulator): free heap after boot, after ``import iotlink`` and with a Device
-built (codec loaded, one report queued), the library from .py and from .mpy.
+built (codec loaded, one report queued), the library from .py and from .mpy;
+the same for ``iotlink.aio`` (its Device on plain MQTT).
 
 The emulated chip has no radio, so nothing connects; what is measured is the
 32-bit port's real object sizes, module set and fixed heap.
@@ -23,10 +24,10 @@ _SCRIPT = """
 import gc, json
 gc.collect()
 boot = gc.mem_free()
-import iotlink
+%s
 gc.collect()
 imported = gc.mem_free()
-dev = iotlink.Device(json.loads(%r))
+dev = %s(json.loads(%r))
 dev.report({"temperature": 21.5, "humidity": 40})
 gc.collect()
 print(json.dumps({"boot": boot, "import": imported, "device": gc.mem_free(), "queued": len(dev._out),
@@ -55,9 +56,11 @@ def collect(workdir, log=print):
         with emu.Emulator(BOARD, echo=False) as e, Board(e.port) as b:
             b.put(files)
             out[kind] = {}
-            for cloud, cfg in CONFIGS.items():
-                text = b.run(_SCRIPT % json.dumps(cfg), timeout=300)
-                out[kind][cloud] = json.loads(text.strip().splitlines()[-1])
+            runs = [(cloud, "import iotlink", "iotlink.Device", cfg) for cloud, cfg in CONFIGS.items()]
+            runs.append(("mqtt, iotlink.aio", "from iotlink import aio", "aio.Device", CONFIGS["mqtt"]))
+            for row, imports, make, cfg in runs:
+                text = b.run(_SCRIPT % (imports, make, json.dumps(cfg)), timeout=300)
+                out[kind][row] = json.loads(text.strip().splitlines()[-1])
     return out
 
 
@@ -70,7 +73,7 @@ def render(res):
     L += ["MicroPython v1.28.0, RPI_PICO_W image, in rp2040js (no radio: nothing connects): a GC heap of "
           "%d bytes.  Free heap is `gc.mem_free()` after `gc.collect()`, in bytes; each figure is taken "
           "after a soft reset, the script itself compiled and held." % first["heap"], "",
-          "| rp2 firmware (emulated) | from | free after boot | after `import iotlink` | with a Device "
+          "| rp2 firmware (emulated) | from | free after boot | after `import iotlink` (or `iotlink.aio`) | with a Device "
           "(codec loaded, 1 report queued) | import holds | Device holds |",
           "|---|---|---|---|---|---|---|"]
     for kind in ("py", "mpy"):
