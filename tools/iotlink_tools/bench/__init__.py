@@ -274,17 +274,31 @@ def _bisect(script, args, target, mpy_dir, lo, hi, step, romfs=None, path=()):
         return any(run_script(script, args, heap=str(n), mpy_dir=mpy_dir, target=target, romfs=romfs,
                               path=path)
                    for _ in range(2))
+    return smallest(ok, lo, hi, step)
+
+
+def smallest(ok, lo, hi, step):
+    """Smallest multiple of ``step`` in (lo, hi] for which ``ok`` holds, by
+    bisection; None when not even ``hi``.  A spurious failure (twice in a row
+    at a heap that does complete) sends a bisection up for good, so the
+    result is checked one step lower, and when that completes, searched
+    again below it: one more trial when the search went right."""
     if not ok(hi):
         return None
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        if mid <= lo:
-            break
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    floor = lo
+    while True:
+        while hi - lo > step:
+            mid = (lo + hi) // 2 // step * step
+            if mid <= lo:
+                break
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid
+        if hi - step <= floor or not ok(hi - step):
+            return hi
+        hi -= step
+        lo = floor
 
 
 _overhead = {}
