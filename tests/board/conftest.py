@@ -8,18 +8,12 @@ outcome: it keeps a host core busy while it runs.
 
 import os
 import shutil
-import sys
-import types
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-if os.path.join(ROOT, "lib") not in sys.path:
-    sys.path.insert(0, os.path.join(ROOT, "lib"))
-try:
-    import micropython  # noqa: F401
-except ImportError:  # CPython: the spec vectors of the other tests import the codecs
-    sys.modules["micropython"] = types.SimpleNamespace(const=lambda x: x)
+from ..hostlib import lib_on_host
+
+lib_on_host()
 
 from iotlink_tools import emu  # noqa: E402
 from iotlink_tools.emu.board import Board, tree  # noqa: E402

@@ -2,21 +2,13 @@
 and devices talking to the local IoTDA (real mosquitto behind the checking front)."""
 
 import json
-import os
-import sys
-import types
 
 import pytest
 
 from ..lines import Lines  # noqa: F401  (used by the tests here)
+from ..hostlib import lib_on_host
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-if os.path.join(ROOT, "lib") not in sys.path:
-    sys.path.insert(0, os.path.join(ROOT, "lib"))
-try:
-    import micropython  # noqa: F401
-except ImportError:  # CPython: the one name the codec needs from it
-    sys.modules["micropython"] = types.SimpleNamespace(const=lambda x: x)
+lib_on_host()
 
 from iotlink_tools.sims.iotda import LocalIoTDA  # noqa: E402
 

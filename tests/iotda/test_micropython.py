@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from ..hostlib import ROOT
 
 # config load opens the CA and key files a config names
 pytestmark = pytest.mark.usefixtures("cert_files")

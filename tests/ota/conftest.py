@@ -5,18 +5,12 @@ package server (sims/files.py)."""
 
 import os
 import shutil
-import sys
-import types
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-if os.path.join(ROOT, "lib") not in sys.path:
-    sys.path.insert(0, os.path.join(ROOT, "lib"))
-try:
-    import micropython  # noqa: F401
-except ImportError:  # CPython: the one name the library needs from it
-    sys.modules["micropython"] = types.SimpleNamespace(const=lambda x: x)
+from ..hostlib import lib_on_host, ROOT
+
+lib_on_host()
 
 from iotlink_tools import ota, unix_board  # noqa: E402
 from iotlink_tools.sims.files import Files  # noqa: E402

@@ -4,19 +4,15 @@ the checking front)."""
 
 import os
 import sys
-import types
 
 import pytest
 
+from ..hostlib import lib_on_host
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-for p in (os.path.join(ROOT, "lib"), HERE):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-try:
-    import micropython  # noqa: F401
-except ImportError:  # CPython: the one name the codec needs from it
-    sys.modules["micropython"] = types.SimpleNamespace(const=lambda x: x)
+lib_on_host()
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
 
 @pytest.fixture(scope="module")

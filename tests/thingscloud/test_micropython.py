@@ -12,7 +12,8 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from .conftest import ROOT, app_keys
+from ..hostlib import ROOT
+from .conftest import app_keys
 from iotlink_tools import certs
 from iotlink_tools.sims.thingscloud import _handler
 
