@@ -57,8 +57,7 @@ def cmd_run(args):
             step()
         if proc.poll() is not None:
             raise RuntimeError("the firmware stopped (exit %d)" % proc.returncode)
-        print("round trips done; the board keeps running (Ctrl-C to stop)" if not args.seconds
-              else "round trips done; running until %d s" % args.seconds, flush=True)
+        _round_trips_done(args.seconds)
         proc.wait()
     except KeyboardInterrupt:
         pass
@@ -71,6 +70,12 @@ def cmd_run(args):
             proc.wait(5)
         demo.stop()
     return proc.returncode or 0
+
+
+def _round_trips_done(seconds):
+    """The ready line of `iotlink run` (what scripts and the docs' checks wait for)."""
+    print("round trips done; the board keeps running (Ctrl-C to stop)" if not seconds
+          else "round trips done; running until %d s" % seconds, flush=True)
 
 
 def _run_ota(args, demo, cfg, work):
@@ -106,8 +111,7 @@ def _run_ota(args, demo, cfg, work):
             raise RuntimeError("no verdict on the update in 180 s")
         print("%s (after %d boots)" % (outcome, board.boots), flush=True)
         left = args.seconds - (time.monotonic() - t0) if args.seconds else None
-        print("round trips done; the board keeps running (Ctrl-C to stop)" if not args.seconds
-              else "round trips done; running until %d s" % args.seconds, flush=True)
+        _round_trips_done(args.seconds)
         while left is None or left > 0:
             time.sleep(0.5 if left is None else min(0.5, left))
             if left is not None:

@@ -31,7 +31,6 @@ Hand-written WebSocket server side (stdlib only).
 
 import base64
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -48,9 +47,8 @@ from http.server import BaseHTTPRequestHandler
 
 from .. import certs
 from . import common
-from .wspeer import HttpServer, WsPeer
+from .wspeer import HttpServer, WsPeer, accept_for, switch_protocols
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CST = datetime.timezone(datetime.timedelta(hours=8))
 KEEP_S = 6 * 3600
 NB_LEN = 37
@@ -186,15 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not key or self.headers.get("Sec-WebSocket-Version") != "13":
                 self._plain(400, b"bad handshake")
                 return
-            acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+            acc = accept_for(key)
             if cloud.break_accept:
                 acc = base64.b64encode(b"wrong" * 4).decode()
-            self.send_response(101, "Switching Protocols")
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.send_header("Sec-WebSocket-Accept", acc)
-            self.end_headers()
-            self.wfile.flush()
+            switch_protocols(self, acc)
             conn = WsConn(cloud, self.connection, self.rfile)
             cloud._ws_new(conn)
             conn.serve()

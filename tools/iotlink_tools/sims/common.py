@@ -24,6 +24,19 @@ def parser(cloud, description, port, tls_port=None, tls_help="MQTTS port (0 = an
     return ap
 
 
+def offer(cloud, bundle):
+    """--ota: print the app bundle's version and return it; None (the reason
+    on stderr, for an exit status of 2) when the file is no bundle."""
+    from .files import bundle_version
+    try:
+        version = bundle_version(bundle)
+    except (OSError, ValueError) as e:
+        print("iotlink sim %s: --ota %s: %s" % (cloud, bundle, e), file=sys.stderr)
+        return None
+    print("offering %s version %s" % (bundle, version))
+    return version
+
+
 def busy(host, ports):
     """The first of ``ports`` (0 = any: skipped) that cannot be bound on ``host``, or None."""
     for port in ports:

@@ -562,11 +562,7 @@ def main(argv=None):
     sim = Sim(devices, tls=tls, host=args.host, port=args.port, tls_port=args.tls_port,
               bootstrap_address=args.bootstrap_address)
     if args.ota:
-        from .files import bundle_version
-        try:
-            print("offering %s version %s" % (args.ota, bundle_version(args.ota)))
-        except (OSError, ValueError) as e:
-            print("iotlink sim iotda: --ota %s: %s" % (args.ota, e), file=sys.stderr)
+        if common.offer("iotda", args.ota) is None:
             return 2
         sim.auto_offer = (args.ota, uuid.uuid4().hex[:16])
 

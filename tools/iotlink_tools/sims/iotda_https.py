@@ -27,7 +27,6 @@ on one TLS port (the test CA's server certificate).
   What Huawei leaves open is marked in docs/iotda_tunnel.md.
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -40,9 +39,8 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler
 
-from .wspeer import HttpServer, WsPeer
+from .wspeer import HttpServer, WsPeer, accept_for, switch_protocols
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BODY_MAX = 1024 * 1024
 FRAME_MAX = 10 * 1024
 _SIG_ERR = b"<Error><Code>SignatureDoesNotMatch</Code></Error>"
@@ -201,13 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         if t.ends[end] is not None and t.ends[end].alive:
             return self._answer(409, _err("IOTDA.000006", "This end of the tunnel is already connected."))
         key = self.headers.get("Sec-WebSocket-Key", "")
-        acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", acc)
-        self.end_headers()
-        self.wfile.flush()
+        switch_protocols(self, accept_for(key))
         ws = Ws(self.connection, self.rfile)
         t.ends[end] = ws
         if end == "device" and t.ends["source"] is not None:

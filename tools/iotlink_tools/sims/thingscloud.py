@@ -828,11 +828,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     sim = Sim(args.dir, host=args.host, port=args.port, tls_port=args.tls_port, http_port=args.http_port)
     if args.ota:
-        from .files import bundle_version
-        try:
-            print("offering %s version %s" % (args.ota, bundle_version(args.ota)))
-        except (OSError, ValueError) as e:
-            print("iotlink sim thingscloud: --ota %s: %s" % (args.ota, e), file=sys.stderr)
+        if common.offer("thingscloud", args.ota) is None:
             return 2
         sim.auto_offer = args.ota
 

@@ -1,12 +1,33 @@
-"""The server's end of one WebSocket (RFC 6455) for the local clouds: frames
-out, whole messages in; and the HTTP(S) door they are reached through.  The 原子云 stand-in (its app connections) and the
+"""The server's end of one WebSocket (RFC 6455) for the local clouds: the
+upgrade answer, frames out, whole messages in; and the HTTP(S) door they are
+reached through.  The 原子云 stand-in (its app connections) and the
 local IoTDA (its tunnel ends) build on it; each says what a message, a
 refusal and a close mean to it."""
 
+import base64
+import hashlib
 import ssl
 import struct
 import threading
 from http.server import ThreadingHTTPServer
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
+
+
+def accept_for(key):
+    """Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (RFC 6455 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+
+
+def switch_protocols(handler, accept):
+    """Answer the upgrade request ``handler`` (a BaseHTTPRequestHandler) is
+    serving with 101 and ``accept``; the connection is then the WebSocket's."""
+    handler.send_response(101, "Switching Protocols")
+    handler.send_header("Upgrade", "websocket")
+    handler.send_header("Connection", "Upgrade")
+    handler.send_header("Sec-WebSocket-Accept", accept)
+    handler.end_headers()
+    handler.wfile.flush()
 
 
 class WsPeer:
