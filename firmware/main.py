@@ -20,6 +20,7 @@ import sys
 import time
 
 import iotlink
+from iotlink.device import Device
 from iotlink import config, clock, log
 import board
 
@@ -35,7 +36,7 @@ class App:
         self.ntp = config.get(a, "ntp", str, None, "app")
         self.led = False
         self.reboot_at = None
-        self.dev = iotlink.Device(cfg)
+        self.dev = Device(cfg)
         self.dev.on("set", self.set)
         self.dev.on("get", self.get)
         self.ota = None

@@ -24,6 +24,7 @@ import sys
 import time
 
 import iotlink
+from iotlink.device import Device
 from iotlink import config, clock, log
 import board
 
@@ -48,7 +49,7 @@ class Threshold:
             except (ImportError, AttributeError):
                 log.warn("no machine.Pin on this port: the board LED shows the output")
         self.on = None  # unknown until the first reading
-        self.dev = iotlink.Device(cfg)
+        self.dev = Device(cfg)
         self.dev.on("data", self.data)
         self.dev.on("status", lambda event, detail: board.status(event))
 

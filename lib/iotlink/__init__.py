@@ -8,10 +8,13 @@
     dev.report({"temperature": 21.5})
     while True:
         dev.poll(1000)
+
+The blocking Device is ``iotlink.device.Device`` and the asyncio one
+``iotlink.aio.Device``: this package imports neither, so an app loads only
+the driver it uses.
 """
 
-from .errors import ConfigError, AuthError
-from .device import Device
+from .errors import ConfigError, AuthError  # noqa: F401 (for the app)
 
 __version__ = "0.1.0"
 
@@ -29,6 +32,7 @@ def connect(config="config.json", **kw):
         from .drivers.iotda_https import Device as HttpsDevice
         dev = HttpsDevice(cfg)
     else:
+        from .device import Device
         dev = Device(cfg, **kw)
     dev.connect()
     return dev

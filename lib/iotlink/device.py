@@ -3,14 +3,15 @@
 The session's logic (outbox, inbox, dispatch, replies, state, stats, keepalive
 and backoff decisions) is ``session.Session``, which does no I/O; Device is
 that core plus every side effect: sockets, TLS, the clock, sleeping, umqtt.simple
-for CONNECT/CONNACK and ``mqtt_wire`` for every packet after.  It keeps one
+for CONNECT/CONNACK and ``umqtt_link`` for every packet after.  It keeps one
 QoS 1 message in flight (window 1).  The cloud codec (``iotlink.clouds.*``)
 only turns values into topics and payloads.
 
 What it adds to umqtt.simple, and why:
 
-* every packet read and written against a deadline (``mqtt_wire``, which
-  also holds every workaround for umqtt's defects): a stalled, trickling or
+* every packet read and written against a deadline (``umqtt_link``, which
+  also holds every workaround for umqtt's defects, with ``mqtt_wire``'s
+  pure packet rules): a stalled, trickling or
   malformed broker ends the link instead of hanging the board, and
   ``poll(ms)`` returns within ms plus one ``timeout_ms``;
 * PINGREQ when idle and a dead-link verdict when nothing at all arrives for
@@ -35,7 +36,8 @@ import time
 
 from .errors import AuthError
 from .session import Session, PING, DEAD
-from .mqtt_wire import Net, PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
+from .mqtt_wire import PUBACK, SUBACK, UNSUBACK, write_publish, subscribe_packet
+from .umqtt_link import Net
 
 
 class Device(Session):
@@ -118,7 +120,7 @@ class Device(Session):
 
     def _subscribe(self, filters):
         """One SUBSCRIBE for all filters (or an UNSUBSCRIBE when their qos is
-        None), written by mqtt_wire."""
+        None), built by mqtt_wire.subscribe_packet."""
         if not filters:
             return
         pid = self.next_pid()
@@ -157,7 +159,7 @@ class Device(Session):
                 from .tls import context
                 self._ctx = context(ep["ca"], ep["verify"], ep["cert"], ep["key"])
             ctx = self._ctx
-            from .mqtt_wire import Tls
+            from .umqtt_link import Tls
             tls = Tls(ctx, ep["host"])
         mod = self._mqtt
         # 1.3.x takes ``ssl`` as a flag and imports ``ussl``; >= 1.4 calls

@@ -2,12 +2,12 @@
 # session, printing "GAP <ms>" (the largest gap between its ticks) every
 # 250 ms, so the host can tell which fault the loop was held by.
 # argv: config.json path, run time (ms), driver: "aio" (iotlink.aio.Device)
-# or "blocking" (iotlink.Device, poll(0) called from a task every 10 ms, the
+# or "blocking" (iotlink.device.Device, poll(0) called from a task every 10 ms, the
 # way an asyncio app uses it without the asyncio driver).
 import sys
 import time
 import asyncio
-import iotlink
+from iotlink.device import Device
 from iotlink import aio
 
 sys.path.append(__file__.rsplit("/", 2)[0] + "/device")
@@ -44,7 +44,7 @@ async def main():
         dev.on("status", show_status)
         asyncio.create_task(dev.serve())
     else:
-        dev = iotlink.Device(cfg_path)
+        dev = Device(cfg_path)
         dev.on("status", show_status)
         asyncio.create_task(poller(dev))
     asyncio.create_task(ticker(gap))

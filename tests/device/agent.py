@@ -5,10 +5,11 @@ import sys
 import json
 import time
 import iotlink
+from iotlink.device import Device
 from agent_lines import answer, show
 
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-dev = iotlink.Device(cfg_path)
+dev = Device(cfg_path)
 dev.command(answer)
 show(dev)
 

@@ -9,14 +9,14 @@
 import sys
 import json
 import time
-import iotlink
+from iotlink.device import Device
 
 sys.path.append(__file__.rsplit("/", 2)[0] + "/device")
 from agent_lines import exit_or_pong, show_status, Worst  # noqa: E402
 
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 poll_ms = int(sys.argv[4]) if len(sys.argv) > 4 else 20
-dev = iotlink.Device(cfg_path)
+dev = Device(cfg_path)
 stop = []
 worst = Worst(poll_ms + 200, "poll", "report")
 dev.command(lambda req: exit_or_pong(req, lambda: stop.append(1)))

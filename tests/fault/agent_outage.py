@@ -44,13 +44,13 @@ if CTL != "-":
 
     sys.modules["socket"] = sys.modules["usocket"] = _Resolver()
 
-import iotlink
+from iotlink.device import Device
 from iotlink import log
 
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 heap_ms = int(sys.argv[5])
 log.sink = lambda line: print("LOG", time.ticks_ms(), line)
-dev = iotlink.Device(cfg_path)
+dev = Device(cfg_path)
 stop = []
 
 

@@ -16,9 +16,9 @@ from iotlink_tools import upy
 
 DEVICE = r"""
 import sys, json, time
-import iotlink
+from iotlink.device import Device
 cfg = json.loads(open(sys.argv[1]).read())
-dev = iotlink.Device(cfg)
+dev = Device(cfg)
 runs = []
 
 @dev.command

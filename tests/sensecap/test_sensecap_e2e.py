@@ -14,8 +14,9 @@ from .sc_helpers import start
 DEVICE = r"""
 import sys, json, time, gc
 import iotlink
+from iotlink.device import Device
 from iotlink import clock
-dev = iotlink.Device(sys.argv[1])
+dev = Device(sys.argv[1])
 done = []
 
 @dev.on("data")

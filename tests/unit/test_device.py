@@ -9,7 +9,7 @@ import shim
 from shim.net import SocketModule, FakeSocket, select as fake_select
 from shim.ticks import ticks_ms, ticks_diff
 
-from iotlink import mqtt_wire, AuthError
+from iotlink import umqtt_link, AuthError
 from iotlink.device import Device
 
 from . import mqttwire as w
@@ -23,8 +23,8 @@ class Rig:
         self.clock = clock
         self.broker = w.Broker()
         self.net = SocketModule(factory=self.broker.accept, hosts={"broker.test": "10.1.2.3"})
-        monkeypatch.setattr(mqtt_wire, "socket", self.net)
-        monkeypatch.setattr(mqtt_wire, "select", fake_select)
+        monkeypatch.setattr(umqtt_link, "socket", self.net)
+        monkeypatch.setattr(umqtt_link, "select", fake_select)
         self.events = []
 
     def device(self, cloud=None, session=None):

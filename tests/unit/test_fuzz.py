@@ -7,7 +7,7 @@ from hypothesis import given, settings, HealthCheck, strategies as st
 
 import shim
 from shim.net import SocketModule, select as fake_select
-from iotlink import mqtt_wire, clouds
+from iotlink import umqtt_link, clouds
 from iotlink.device import Device
 from iotlink.request import Request
 
@@ -92,11 +92,11 @@ def test_dispatch_survives_anything_then_answers(msgs):
 def test_arbitrary_publish_frames_over_the_wire(msgs):
     """The same through umqtt: well-framed PUBLISH packets with any topic and
     payload bytes keep the session up."""
-    saved = mqtt_wire.socket, mqtt_wire.select
+    saved = umqtt_link.socket, umqtt_link.select
     shim.clock.use_fake(shim.TICKS_PERIOD - 1000)
     broker = w.Broker()
-    mqtt_wire.socket = SocketModule(factory=broker.accept)
-    mqtt_wire.select = fake_select
+    umqtt_link.socket = SocketModule(factory=broker.accept)
+    umqtt_link.select = fake_select
     try:
         dev = Device(CFG)
         dev.command(lambda req: {"pong": req.name})
@@ -111,5 +111,5 @@ def test_arbitrary_publish_frames_over_the_wire(msgs):
                    if p["topic"] == BASE + b"/up/reply"]
         assert replies and replies[-1] == {"id": "ok-1", "name": "ping", "ok": True, "data": {"pong": "ping"}}
     finally:
-        mqtt_wire.socket, mqtt_wire.select = saved
+        umqtt_link.socket, umqtt_link.select = saved
         shim.clock.use_real()

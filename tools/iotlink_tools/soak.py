@@ -37,13 +37,14 @@ BASE = "iotlink/soak1"
 DEVICE = r"""
 import sys, gc, json, time
 import iotlink
+from iotlink.device import Device
 # the session's parts that load on first use (the first broker restart loads
 # retry; a full inbox, flow): imported up front, so that a one-time import
 # after warm-up is not read as heap growth
 import iotlink.retry, iotlink.flow
 cfg = json.loads(open(sys.argv[1]).read())
 run_ms, sample_ms, rate = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-dev = iotlink.Device(cfg)
+dev = Device(cfg)
 half = dev.opts["outbox"] // 2
 
 

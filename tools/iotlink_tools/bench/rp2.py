@@ -56,7 +56,7 @@ def collect(workdir, log=print):
         with emu.Emulator(BOARD, echo=False) as e, Board(e.port) as b:
             b.put(files)
             out[kind] = {}
-            runs = [(cloud, "import iotlink", "iotlink.Device", cfg) for cloud, cfg in CONFIGS.items()]
+            runs = [(cloud, "from iotlink.device import Device", "Device", cfg) for cloud, cfg in CONFIGS.items()]
             runs.append(("mqtt, iotlink.aio", "from iotlink import aio", "aio.Device", CONFIGS["mqtt"]))
             for row, imports, make, cfg in runs:
                 text = b.run(_SCRIPT % (imports, make, json.dumps(cfg)), timeout=300)

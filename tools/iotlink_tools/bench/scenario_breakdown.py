@@ -23,8 +23,8 @@ for m in sys.argv[2].split(","):
 with open(sys.argv[1]) as f:
     cfg = json.loads(f.read())
 step("config dict")
-import iotlink
-dev = iotlink.Device(cfg)
+from iotlink.device import Device
+dev = Device(cfg)
 step("Device() (+ what it imports lazily)")
 raw = []
 

@@ -7,12 +7,12 @@ import time
 gc.collect()
 A0 = gc.mem_alloc()
 import json
-import iotlink
+from iotlink.device import Device
 
 path, mode = sys.argv[1], sys.argv[2]
 with open(path) as f:
     cfg = json.loads(f.read())
-dev = iotlink.Device(cfg)
+dev = Device(cfg)
 cur = [None]
 raw = []
 handle = dev.handle

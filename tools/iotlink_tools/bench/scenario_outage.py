@@ -6,10 +6,10 @@
 import sys
 import json
 import time
-import iotlink
+from iotlink.device import Device
 
 cfg_path, rate, run_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-dev = iotlink.Device(cfg_path)
+dev = Device(cfg_path)
 
 
 @dev.on("status")
