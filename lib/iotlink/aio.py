@@ -67,6 +67,18 @@ _RB = 128               # read-ahead buffer: headers, acks and small messages
 _PINGREQ = b"\xc0\0"
 _DISCONNECT = b"\xe0\0"
 
+# The reader waits for bytes as asyncio's Stream.readinto does (the task
+# queued on asyncio's I/O queue for the socket, then a yield), in its own
+# frame: a stream read makes a coroutine each time, about 100 B, and a
+# PUBACK over a real network is always waited for.  Without the I/O queue
+# (asyncio.core._io_queue, there since MicroPython 1.13), the stream's wait.
+try:
+    from asyncio import core as _core
+    if not hasattr(_core, "_io_queue"):
+        _core = None
+except ImportError:
+    _core = None
+
 
 async def connect(config="config.json", **kw):
     """A Device for a config dict or path, with its first connect attempt
@@ -379,7 +391,19 @@ class Device(Session):
         self._r0, self._r1 = r0, r1
         while self._r1 - r0 < n:
             r1 = self._r1
-            self._got(await self._s.readinto(self._rmv[r1:] if r1 else self._rmv))
+            mv = self._rmv[r1:] if r1 else self._rmv
+            # a turn for the other tasks before every read, as a stream read
+            # gives: a peer that never stops sending must not starve them
+            await asyncio.sleep_ms(0)
+            sock = self._s.s
+            k = sock.readinto(mv)
+            if k is None:
+                if _core:
+                    yield _core._io_queue.queue_read(sock)
+                else:
+                    await self._s.readinto(mv[0:0])
+                k = sock.readinto(mv)
+            self._got(k)
 
     def _got(self, n):
         """``n`` bytes were read into the buffer (None: none yet, 0: EOF)."""
@@ -427,11 +451,18 @@ class Device(Session):
             if self._r0 == self._r1:    # no deadline: silence is keepalive's
                 self._r0 = self._r1 = 0
                 # one turn for the other tasks, then what has come in so far
-                # straight from the socket; only when nothing has, the
-                # stream's wait (a coroutine each time)
+                # straight from the socket; only when nothing has, the wait
+                # for it (see _core)
                 await asyncio.sleep_ms(0)
-                n = self._s.s.readinto(self._rmv)
-                self._got(await self._s.readinto(self._rmv) if n is None else n)
+                sock = self._s.s
+                n = sock.readinto(self._rmv)
+                if n is None:
+                    if _core:
+                        yield _core._io_queue.queue_read(sock)
+                    else:
+                        await self._s.readinto(self._rmv[0:0])
+                    n = sock.readinto(self._rmv)
+                self._got(n)
                 continue
             self._pkt = time.ticks_ms()
             first = rb[self._r0]

@@ -3,6 +3,7 @@
 # command handler is a coroutine, and "slow" awaits params.ms first (SLOW line).
 # argv: config.json path, run time (ms), report interval (ms, 0 = none)
 # At the end GAP <ms>: the largest gap a 10 ms ticker task saw.
+import os
 import sys
 import json
 import time
@@ -14,6 +15,8 @@ sys.path.append(__file__.rsplit("/", 2)[0] + "/device")
 from agent_lines import answer, show, ticker  # noqa: E402
 
 cfg_path, run_ms, report_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if os.getenv("AIO_STREAM_WAIT"):
+    aio._core = None    # as on an asyncio without its I/O queue: the stream's own wait
 dev = aio.Device(cfg_path)
 show(dev)
 gap = [0]

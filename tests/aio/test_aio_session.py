@@ -76,3 +76,10 @@ def test_window_acknowledged_out_of_order(broker, tmp_path):
     assert reports == list(range(len(reports))), reports
     assert stats["reconnects"] == 0 and stats["link_errors"] == 0, agent.lines
     assert stats["sent"] == stats["queued"] and stats["dropped"] == 0, stats
+
+
+def test_command_round_trip_with_the_streams_own_wait(mosquitto, tmp_path, monkeypatch):
+    """The reader's wait for bytes without asyncio's I/O queue (the stream's
+    own readinto, aio._core None): the same round trip and reports."""
+    monkeypatch.setenv("AIO_STREAM_WAIT", "1")
+    test_command_round_trip_and_report_plain(mosquitto, tmp_path)
