@@ -350,3 +350,22 @@ def test_run_demo_against_the_local_alientek_shows_both_directions():
     # stopped by --seconds with exit 0 (checked by _run_demo): one connection, no link error
     stats = out.split("STATS ", 1)[1].splitlines()[0]
     assert "'connects': 1" in stats and "'link_errors': 0" in stats
+
+
+def test_bench_micropython_that_cannot_run_is_refused_with_the_reason(tmp_path):
+    """--micropython names a binary that must run a script: a folder, a
+    program that prints nothing, and a 32-bit ELF whose loader is missing are
+    each refused, the last with the package to install."""
+    from iotlink_tools import bench, upy
+    assert bench._unrunnable(str(tmp_path)) == "is not an executable file"
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\nexit 0\n")
+    silent.chmod(0o755)
+    assert bench._unrunnable(str(silent)).startswith("does not run a script")
+    elf32 = tmp_path / "upy32"
+    # an ELF header for i386 whose interpreter cannot be found: exec fails
+    elf32.write_bytes(b"\x7fELF\x01\x01\x01" + b"\0" * 9 + b"\x02\0\x03\0" + b"\0" * 36)
+    elf32.chmod(0o755)
+    why = bench._unrunnable(str(elf32))
+    assert why.startswith("does not start") and "libc6-i386" not in why, why
+    assert bench._unrunnable(upy.micropython_exe()) is None

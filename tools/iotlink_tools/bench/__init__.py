@@ -21,6 +21,7 @@ It prints a table and writes BENCHMARKS.md at the top of the checkout.
 """
 
 import datetime
+import errno
 import json
 import os
 import platform
@@ -665,6 +666,32 @@ FINDINGS = """What the figures show (the text is fixed; the figures above are th
   platform that floods the device is told instead of timing out."""
 
 
+def _unrunnable(exe):
+    """Why ``exe`` cannot run a script (None when it can): a 32-bit build on a
+    64-bit machine needs the 32-bit C library, which is not there by default."""
+    if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+        return "is not an executable file"
+    try:
+        r = subprocess.run([exe, "-c", "print(1)"], capture_output=True, text=True, timeout=30)
+    except OSError as e:
+        # ENOENT for a file that exists: its ELF interpreter (loader) is missing
+        missing = e.errno == errno.ENOENT and _elf32(exe)
+        return "does not start (%s)%s" % (e.strerror, _LIBC32 if missing else "")
+    if r.stdout.strip() != "1":
+        return "does not run a script: %s" % (r.stderr.strip().splitlines() or ["no output"])[-1]
+    return None
+
+
+_LIBC32 = ("; a 32-bit binary needs the 32-bit C library: "
+           "sudo apt-get install libc6-i386")
+
+
+def _elf32(exe):
+    with open(exe, "rb") as f:
+        head = f.read(5)
+    return head[:4] == b"\x7fELF" and head[4:5] == b"\x01"
+
+
 def main(args=None):
     argv = getattr(args, "rest", None) if args is not None and not isinstance(args, list) else args
     if argv and argv[0] == "outage":
@@ -694,8 +721,9 @@ def main(args=None):
         return 0
     global MICROPYTHON
     if ns.micropython:
-        if not os.access(ns.micropython, os.X_OK):
-            ap.error("--micropython: %s is not an executable file" % ns.micropython)
+        why = _unrunnable(ns.micropython)
+        if why:
+            ap.error("--micropython: %s %s" % (ns.micropython, why))
         MICROPYTHON = os.path.abspath(ns.micropython)
     if ns.asyncio_only:
         from . import asyncio_peers
