@@ -73,7 +73,7 @@ def render(res):
     L += ["MicroPython v1.28.0, RPI_PICO_W image, in rp2040js (no radio: nothing connects): a GC heap of "
           "%d bytes.  Free heap is `gc.mem_free()` after `gc.collect()`, in bytes; each figure is taken "
           "after a soft reset, the script itself compiled and held." % first["heap"], "",
-          "| rp2 firmware (emulated) | from | free after boot | after `import iotlink` (or `iotlink.aio`) | with a Device "
+          "| rp2 firmware (emulated) | from | free after boot | after importing the driver (`iotlink.device` or `iotlink.aio`) | with a Device "
           "(codec loaded, 1 report queued) | import holds | Device holds |",
           "|---|---|---|---|---|---|---|"]
     for kind in ("py", "mpy"):
