@@ -84,7 +84,7 @@ class Device(Session):
                 item = self.next_out()
                 if item is None:
                     return
-                # PUBLISH written by mqtt_wire, not umqtt (see there why); a
+                # PUBLISH written by mqtt_wire, not umqtt (umqtt_link says why); a
                 # QoS 1 one waits for its PUBACK (window 1)
                 topic, msg, qos, retain, pid = item
                 write_publish(self._link, self._hdr, topic, msg, qos, retain, pid)
