@@ -339,12 +339,7 @@ def breakdown(cfg_path, modules, mpy_dir, workdir, target):
     order = [m for m in BREAKDOWN_ORDER if m in modules]
     order += sorted(m for m in modules if m not in order and m not in ("iotlink", "iotlink.device"))
     order.append("iotlink.device")
-    script = os.path.join(workdir, "breakdown.py")
-    with open(os.path.join(HERE, "scenario_breakdown.py")) as f:
-        text = f.read()
-    with open(script, "w") as f:
-        f.write(text.replace("import iotlink\ndev = iotlink.Device(cfg)",
-                             "from iotlink.device import Device\ndev = Device(cfg)"))
+    script = os.path.join(HERE, "scenario_breakdown.py")
     env = upy.env()
     env["MICROPYPATH"] = ":".join([stub, ".frozen"])
     target.arm()
