@@ -22,6 +22,7 @@ PINGRESP = const(0xD0)
 _ACKS = {PUBACK: 2, SUBACK: 3, UNSUBACK: 2, PINGRESP: 0}
 _EXACT = (PUBACK, UNSUBACK, PINGRESP)
 
+
 def write_publish(link, hdr, topic, msg, qos, retain, pid):
     """PUBLISH from a reused header buffer ``hdr`` (7 bytes)."""
     sz = 2 + len(topic) + len(msg) + (2 if qos else 0)
